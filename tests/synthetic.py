@@ -1,0 +1,57 @@
+"""A small, fully synthetic RunCache built with numpy alone, for tests of everything after the cache."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.cache import RunCache
+
+
+def synthetic_cache(n_per_class: int = 12, num_classes: int = 8, k: int = 5, seed: int = 0) -> RunCache:
+    """Images are coloured squares; predictions are right ~70% of the time, with class 1 often read as 0."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(num_classes), n_per_class)
+    n = len(labels)
+    logits = rng.normal(0, 1, (n, num_classes))
+    logits[np.arange(n), labels] += 2.5
+    confuse = (labels == 1) & (rng.random(n) < 0.5)
+    logits[confuse, 0] += 4.0
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs = (probs / probs.sum(1, keepdims=True)).astype(np.float32)
+    topk = np.argsort(-probs, axis=1, kind="stable")[:, : min(k, num_classes)]
+    images = np.zeros((n, 32, 32, 3), dtype=np.uint8)
+    images[:] = rng.integers(0, 80, (n, 1, 1, 3), dtype=np.uint8)
+    masks = np.zeros((n, 32, 32), dtype=bool)
+    cams_t = np.zeros((n, 8, 8), dtype=np.float32)
+    cams_k = rng.random((n, topk.shape[1], 8, 8)).astype(np.float32)
+    for i, c in enumerate(labels):
+        y, x = 4 + (c % 4) * 4, 4 + (c // 4) * 8
+        images[i, y : y + 10, x : x + 10] = (200, 40 + 20 * c, 90)
+        masks[i, y : y + 10, x : x + 10] = True
+        cams_t[i, y // 4 : y // 4 + 3, x // 4 : x // 4 + 3] = 1.0 + rng.random()
+    names = [f"class_{c}" if c != 3 else "odd/na me<b>" for c in range(num_classes)]
+    supers = ["group_a", "group_b"]
+    c2s = (np.arange(num_classes) >= num_classes // 2).astype(np.int64)
+    meta = {
+        "tool_version": "test",
+        "model": {"arch": "synthetic", "checkpoint": "none", "checkpoint_sha256": ""},
+        "data": {"source": "synthetic", "num_images": n},
+        "normalisation": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
+        "target_layer": "layer3",
+        "cam_method": "gradcam",
+        "device": "cpu",
+        "timings": {},
+    }
+    return RunCache(
+        images=images,
+        labels=labels.astype(np.int64),
+        probs=probs,
+        topk_classes=topk.astype(np.int64),
+        cam_true=cams_t,
+        cam_topk=cams_k,
+        class_names=names,
+        meta=meta,
+        superclass_names=supers,
+        class_to_superclass=c2s,
+        masks=masks,
+    )

@@ -1,0 +1,1 @@
+"""gradcam-tui: the Textual explorer over a gradcam cache. Imports no torch."""
