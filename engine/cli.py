@@ -1,0 +1,133 @@
+"""`gradcam-batch`: the headless engine's command line (typer).
+
+Problems the user can fix are one sentence on stderr and exit code 2; Ctrl-C leaves earlier files intact.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional, Tuple
+
+import typer
+from rich.console import Console
+
+from engine.errors import UserError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Grad-CAM error analysis: one pass over a test set -> cache.npz + reports in gradcam_results/.",
+)
+out_console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DEFAULT_OUT = Path("gradcam_results")
+CIFAR100_MEAN = (0.5070, 0.4865, 0.4409)
+CIFAR100_STD = (0.2673, 0.2564, 0.2761)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn UserError into one red sentence + exit 2, and Ctrl-C into a calm exit 130."""
+    try:
+        yield
+    except UserError as exc:
+        err_console.print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2)
+    except KeyboardInterrupt:
+        err_console.print("Interrupted; files written by earlier runs are untouched.")
+        raise typer.Exit(130)
+
+
+@app.command()
+def run(
+    data: str = typer.Option(..., "--data", help="Arrays folder, CIFAR-100 root, ImageFolder directory, or 'demo'."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="state_dict, wrapped state_dict, or TorchScript file."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="resnet18|resnet34|resnet50 (CIFAR stem) or cifar_resnet20|32|44|56|110."),
+    model: Optional[str] = typer.Option(None, "--model", help="FILE.py:FACTORY building your architecture."),
+    mean: Tuple[float, float, float] = typer.Option(CIFAR100_MEAN, "--mean", help="Input normalisation mean (R G B)."),
+    std: Tuple[float, float, float] = typer.Option(CIFAR100_STD, "--std", help="Input normalisation std (R G B)."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Output folder for cache.npz and the reports."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Analyse the first N images only."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda, cuda:1 ..."),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Images per batch (halved on CUDA out-of-memory)."),
+    target_layer: Optional[str] = typer.Option(None, "--target-layer", help="Grad-CAM layer (default: the last conv stage)."),
+    trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint", help="Allow a pickled full model (can run code!)."),
+    download: bool = typer.Option(False, "--download", help="Download CIFAR-100 into --data if it is not there."),
+    reports: bool = typer.Option(True, "--reports/--no-reports", help="Write the PNG/CSV/HTML/TXT reports after the cache."),
+) -> None:
+    """Analyse a trained classifier on its test set: predictions, metrics and Grad-CAM into one cache."""
+    with user_errors():
+        from engine.data import load_data
+        from engine.pipeline import analyse_model, check_output_folder, print_summary
+
+        check_output_folder(out)
+        if data == "demo" and checkpoint is None and arch is None and model is None:
+            from engine.demo.train import load_demo_model
+            from engine.demo.net import DEMO_MEAN, DEMO_STD, DEMO_TARGET_LAYER
+
+            dataset = load_data("demo")
+            net, model_meta = load_demo_model(), {"arch": "demo_net", "checkpoint": "embedded demo model"}
+            mean, std, target_layer = DEMO_MEAN, DEMO_STD, target_layer or DEMO_TARGET_LAYER
+        else:
+            from engine.models import load_model
+
+            if checkpoint is None:
+                raise UserError("--checkpoint is required (a state_dict with --arch/--model, or a TorchScript file).")
+            dataset = load_data(data, download=download)
+            loaded = load_model(checkpoint, dataset.num_classes, arch, model, trust_checkpoint)
+            net, model_meta = loaded.model, loaded.meta
+            target_layer = target_layer or loaded.default_layer
+        if limit is not None:
+            dataset = dataset.head(limit)
+        err_console.print(f"Data: {dataset.source} ({len(dataset)} images, {dataset.num_classes} classes)")
+        cache = analyse_model(
+            dataset, net, mean=tuple(mean), std=tuple(std), target_layer=target_layer, model_meta=model_meta,
+            device=device, batch_size=batch_size, out_dir=out, write_reports=reports, console=err_console,
+        )
+        print_summary(cache, out_console, out / "cache.npz")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Output folder for cache.npz and the reports."),
+) -> None:
+    """Run the whole pipeline offline on the embedded procedural world, where the truth is known."""
+    with user_errors():
+        from engine.demo import run_demo
+
+        run_demo(out, out_console)
+
+
+@app.command()
+def report(
+    cache: Path = typer.Option(DEFAULT_OUT / "cache.npz", "--cache", help="The cache written by run/demo."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for the reports (default: the cache's folder)."),
+) -> None:
+    """(Re)write the PNG/CSV/HTML/TXT reports from a cache alone (no torch, no model, no data set)."""
+    with user_errors():
+        from engine.cache import load_cache
+        from engine.reports import write_reports
+
+        loaded = load_cache(cache)
+        folder = out or cache.parent
+        paths = write_reports(loaded, folder, progress=True)
+        out_console.print(f"Wrote {len(paths)} files to {folder}")
+
+
+def _terminate_as_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    """Console-script entry: SIGTERM unwinds like Ctrl-C, so temporary files are removed on the way out."""
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    app()
+
+
+if __name__ == "__main__":
+    main()

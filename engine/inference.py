@@ -1,0 +1,249 @@
+"""One batched forward pass: logits and the Grad-CAM layer's activations together, Grad-CAM per batch.
+
+Fast path: when the layer's output goes through global-average-pooling into a linear head that gives
+the logits, d y_c / d A_k = W[c, k] / (h w) everywhere, so Grad-CAM for any class is one small product
+with the head's weights (no backward pass). Otherwise one `torch.autograd.grad` per target set per batch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.errors import UserError
+
+TOPK = 5
+
+
+@dataclass
+class PassResult:
+    probs: np.ndarray  # float32 (N, C)
+    topk_classes: np.ndarray  # int64 (N, K)
+    cam_true: np.ndarray  # float32 (N, h, w)
+    cam_topk: np.ndarray  # float32 (N, K, h, w)
+    cam_path: str  # "linear-head" or "autograd"
+    batch_size: int
+    nonfinite_images: int
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class HeadInfo:
+    weight: torch.Tensor  # (C, k)
+
+
+def resolve_device(requested: str | None) -> torch.device:
+    if requested in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise UserError(f"--device {requested!r} is not a device name (try cpu, cuda, cuda:1).") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {requested} was asked for, but this machine has no CUDA GPU available to PyTorch.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"--device {requested}: this machine has {torch.cuda.device_count()} CUDA device(s).")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"--device {requested!r} is not supported; use cpu or cuda.")
+    return device
+
+
+def find_layer(model: nn.Module, name: str) -> nn.Module:
+    modules = dict(model.named_modules())
+    if name not in modules or not name:
+        tops = [n for n, _ in model.named_children()]
+        raise UserError(f"The model has no layer {name!r}; its top-level layers are {', '.join(tops)}.")
+    return modules[name]
+
+
+def default_layer(model: nn.Module, probe: torch.Tensor) -> str:
+    """The last top-level child whose output is a 4-D feature map (the last convolutional stage)."""
+    last: list[str] = []
+    hooks = [
+        child.register_forward_hook(lambda m, i, o, n=name: last.append(n) if torch.is_tensor(o) and o.ndim == 4 else None)
+        for name, child in model.named_children()
+    ]
+    try:
+        with torch.no_grad():
+            model(probe)
+    finally:
+        for h in hooks:
+            h.remove()
+    if not last:
+        raise UserError("Could not find a convolutional layer for Grad-CAM; name one with --target-layer.")
+    return last[-1]
+
+
+def detect_linear_head(model: nn.Module, layer: nn.Module, probe: torch.Tensor) -> HeadInfo | None:
+    """The head's weights if `layer` -> global-average-pool -> linear is exactly how the logits are made."""
+    seen: dict[str, object] = {}
+    pools = [m for m in model.modules() if isinstance(m, nn.AdaptiveAvgPool2d)]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not pools or not linears:
+        return None
+    hooks = [layer.register_forward_hook(lambda m, i, o: seen.__setitem__("act", o))]
+    hooks += [p.register_forward_hook(lambda m, i, o: seen.setdefault("pool_in", []).append((m, i[0], o))) for p in pools]
+    hooks += [l.register_forward_hook(lambda m, i, o: seen.setdefault("lin", []).append((m, i[0], o))) for l in linears]
+    try:
+        with torch.no_grad():
+            logits = model(probe)
+    finally:
+        for h in hooks:
+            h.remove()
+    act = seen.get("act")
+    if not torch.is_tensor(act) or act.ndim != 4:
+        return None
+    pool = next((p for p in seen.get("pool_in", []) if p[1] is act), None)  # type: ignore[union-attr]
+    lin = next((l for l in seen.get("lin", []) if l[2] is logits), None)  # type: ignore[union-attr]
+    if pool is None or lin is None or tuple(pool[0].output_size if isinstance(pool[0].output_size, tuple) else (pool[0].output_size,) * 2) != (1, 1):
+        return None
+    head: nn.Linear = lin[0]
+    recomputed = act.float().mean(dim=(2, 3)) @ head.weight.float().T
+    if head.bias is not None:
+        recomputed = recomputed + head.bias.float()
+    if not torch.allclose(recomputed, logits.float(), rtol=1e-4, atol=1e-4):
+        return None
+    return HeadInfo(weight=head.weight.detach())
+
+
+def _batches(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+def _to_input(batch: np.ndarray, mean: torch.Tensor, std: torch.Tensor, device: torch.device) -> torch.Tensor:
+    x = torch.from_numpy(np.ascontiguousarray(batch)).to(device, non_blocking=True)
+    x = x.permute(0, 3, 1, 2).float().div_(255.0)
+    return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+def cams_from_head(act: torch.Tensor, weight: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM (before normalisation) for classes (B, T) from activations (B, k, h, w): ReLU(sum_k W/(hw) A)."""
+    h, w = act.shape[-2:]
+    wsel = weight[classes].to(act.dtype) / (h * w)  # (B, T, k)
+    return torch.relu(torch.einsum("btk,bkhw->bthw", wsel, act))
+
+
+def cams_by_autograd(act: torch.Tensor, logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM with per-sample targets: one autograd.grad per target column, alpha = spatial mean of grads."""
+    maps = []
+    for t in range(classes.shape[1]):
+        score = logits.gather(1, classes[:, t : t + 1]).sum()
+        (grad,) = torch.autograd.grad(score, act, retain_graph=t < classes.shape[1] - 1)
+        alpha = grad.mean(dim=(2, 3), keepdim=True)
+        maps.append(torch.relu((alpha * act).sum(dim=1)))
+    return torch.stack(maps, dim=1)
+
+
+def run_pass(
+    model: nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    mean: tuple[float, float, float],
+    std: tuple[float, float, float],
+    layer_name: str,
+    device: torch.device,
+    batch_size: int = 256,
+    topk: int = TOPK,
+    on_progress: Callable[[int], None] | None = None,
+    force_autograd: bool = False,
+) -> PassResult:
+    """Forward every image once; keep softmax, top-k and Grad-CAM for the true and top-k classes."""
+    started = time.perf_counter()
+    model = model.eval().to(device).to(memory_format=torch.channels_last)
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+    layer = find_layer(model, layer_name)
+    probe = _to_input(images[:2], mean_t, std_t, device)
+    head = None if force_autograd else detect_linear_head(model, layer, probe)
+    captured: dict[str, torch.Tensor] = {}
+    hook = layer.register_forward_hook(lambda m, i, o: captured.__setitem__("act", o))
+    n = len(labels)
+    notes: list[str] = []
+    out: dict[str, np.ndarray] = {}
+    bs = batch_size
+    try:
+        i = 0
+        while i < n:
+            sl = slice(i, min(n, i + bs))
+            try:
+                chunk = _forward_chunk(model, images[sl], labels[sl], mean_t, std_t, device, head, captured, topk)
+            except torch.OutOfMemoryError:
+                if bs == 1:
+                    raise UserError("CUDA ran out of memory even with batch size 1; try --device cpu.") from None
+                bs = max(1, bs // 2)
+                notes.append(f"CUDA out of memory: batch size lowered to {bs}")
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                continue
+            for key, value in chunk.items():
+                if key not in out:
+                    out[key] = np.empty((n, *value.shape[1:]), dtype=value.dtype)
+                out[key][sl] = value
+            i = sl.stop
+            if on_progress:
+                on_progress(sl.stop - sl.start)
+    finally:
+        hook.remove()
+    nonfinite = int((~out["finite"]).sum())
+    return PassResult(
+        probs=out["probs"],
+        topk_classes=out["topk"],
+        cam_true=out["cams"][:, 0],
+        cam_topk=out["cams"][:, 1:],
+        cam_path="linear-head" if head is not None else "autograd",
+        batch_size=bs,
+        nonfinite_images=nonfinite,
+        seconds=time.perf_counter() - started,
+        notes=notes,
+    )
+
+
+def _clean(logits: torch.Tensor) -> torch.Tensor:
+    """Non-finite logits (a broken checkpoint) become 0 so the rest stays defined; they are counted."""
+    return torch.nan_to_num(logits, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _forward_chunk(
+    model: nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    device: torch.device,
+    head: HeadInfo | None,
+    captured: dict[str, torch.Tensor],
+    topk: int,
+) -> dict[str, np.ndarray]:
+    x = _to_input(images, mean, std, device)
+    y = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)
+    if head is not None:
+        with torch.inference_mode():
+            logits = model(x).float()
+            act = captured.pop("act")
+            top = _clean(logits).topk(min(topk, logits.shape[1]), dim=1).indices
+            targets = torch.cat([y[:, None], top], dim=1)
+            cams = cams_from_head(act.float(), head.weight.to(device).float(), targets)
+    else:
+        with torch.enable_grad():
+            x.requires_grad_(True)
+            logits = model(x)
+            act = captured.pop("act")
+            top = _clean(logits.detach().float()).topk(min(topk, logits.shape[1]), dim=1).indices
+            targets = torch.cat([y[:, None], top], dim=1)
+            cams = cams_by_autograd(act, logits, targets).detach()
+            logits = logits.detach().float()
+    finite = torch.isfinite(logits).all(dim=1)
+    probs = torch.softmax(_clean(logits), dim=1)
+    return {
+        "probs": probs.cpu().numpy().astype(np.float32),
+        "topk": top.cpu().numpy().astype(np.int64),
+        "cams": cams.float().cpu().numpy(),
+        "finite": finite.cpu().numpy(),
+    }

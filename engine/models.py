@@ -1,0 +1,252 @@
+"""Models: the built-in architectures, user factories, TorchScript files, and safe checkpoint loading.
+
+Checkpoints load with `torch.load(weights_only=True)`; a full pickled model (which can run code when
+loaded) needs the user's explicit `--trust-checkpoint`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import pickle
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torchvision
+from torch import nn
+
+from engine.cifar_resnet import DEPTHS, cifar_resnet
+from engine.errors import UserError
+
+WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "weights", "ema")
+PREFIXES = ("module.", "_orig_mod.", "model.")
+
+
+def _torchvision_cifar(name: str) -> Callable[[int], nn.Module]:
+    def build(num_classes: int) -> nn.Module:
+        model = getattr(torchvision.models, name)(weights=None, num_classes=num_classes)
+        model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)  # CIFAR stem
+        model.maxpool = nn.Identity()
+        return model
+
+    return build
+
+
+ARCHITECTURES: dict[str, tuple[Callable[[int], nn.Module], str]] = {
+    **{name: (_torchvision_cifar(name), "layer4") for name in ("resnet18", "resnet34", "resnet50")},
+    **{f"cifar_resnet{d}": ((lambda n, d=d: cifar_resnet(d, n)), "layer3") for d in DEPTHS},
+}
+
+
+@dataclass
+class LoadedModel:
+    model: nn.Module
+    default_layer: str | None  # the architecture's Grad-CAM layer, when known
+    meta: dict[str, Any]
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _is_torchscript(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any(n.endswith("constants.pkl") or "/code/" in n for n in zf.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _read_checkpoint(path: Path, trust: bool) -> Any:
+    if not path.exists():
+        raise UserError(f"Checkpoint {path} does not exist.")
+    if path.is_dir() or path.stat().st_size == 0:
+        raise UserError(f"Checkpoint {path} is {'a folder' if path.is_dir() else 'empty'}, not a PyTorch file.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not trust)
+    except pickle.UnpicklingError as exc:
+        if not trust and "weights_only" in str(exc):
+            raise UserError(
+                f"Checkpoint {path} contains pickled Python objects, not plain weights, and loading it could "
+                "run code; pass --trust-checkpoint only if you trust where it came from."
+            ) from None
+        raise UserError(f"Checkpoint {path} could not be read ({_short(exc)}).") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, AttributeError) as exc:
+        raise UserError(f"Checkpoint {path} could not be read: it is truncated or not a PyTorch file ({_short(exc)}).") from None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+def extract_state_dict(obj: Any) -> dict[str, torch.Tensor] | None:
+    """A plain state_dict from the usual wrappers ({'state_dict': ...}, {'model': ...}, DataParallel prefixes)."""
+    for _ in range(3):
+        if isinstance(obj, dict) and not _is_tensor_dict(obj):
+            inner = next((obj[k] for k in WRAPPER_KEYS if k in obj and isinstance(obj[k], dict)), None)
+            if inner is None:
+                return None
+            obj = inner
+    if not isinstance(obj, dict) or not _is_tensor_dict(obj):
+        return None
+    sd = dict(obj)
+    for prefix in PREFIXES:
+        if sd and all(k.startswith(prefix) for k in sd):
+            sd = {k[len(prefix):]: v for k, v in sd.items()}
+    return sd
+
+
+def _is_tensor_dict(d: dict) -> bool:
+    return bool(d) and all(isinstance(k, str) for k in d) and all(torch.is_tensor(v) for v in d.values())
+
+
+def apply_state_dict(model: nn.Module, sd: dict[str, torch.Tensor], what: str, num_classes: int) -> None:
+    """Strict load with a one-sentence explanation of missing/unexpected keys or a class-count mismatch."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {_few(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys {_few(unexpected)}")
+        raise UserError(f"The checkpoint does not fit {what}: {'; '.join(parts)}.")
+    head = _head_rows(sd, own)
+    if head is not None and head != num_classes:
+        raise UserError(f"The checkpoint's classifier has {head} classes but the data has {num_classes}.")
+    bad = [f"{k} {tuple(sd[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if sd[k].shape != v.shape]
+    if bad:
+        raise UserError(f"The checkpoint does not fit {what}: shape mismatch at {_few(bad)}.")
+    model.load_state_dict(sd, strict=True)
+
+
+def _head_rows(sd: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> int | None:
+    """Rows of the last 2-D weight (the classifier), when its shape differs from the model's."""
+    keys = [k for k, v in own.items() if v.ndim == 2 and k in sd]
+    if not keys:
+        return None
+    k = keys[-1]
+    return int(sd[k].shape[0]) if sd[k].shape[0] != own[k].shape[0] else None
+
+
+def _few(items: list[str], n: int = 4) -> str:
+    shown = ", ".join(items[:n])
+    return shown + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def _user_factory(spec: str) -> tuple[Callable[..., nn.Module], str]:
+    if ":" not in spec:
+        raise UserError(f"--model {spec!r} should be FILE.py:FACTORY, e.g. my_models.py:build.")
+    file, fn = spec.rsplit(":", 1)
+    path = Path(file)
+    if not path.is_file():
+        raise UserError(f"--model file {path} does not exist.")
+    mod_spec = importlib.util.spec_from_file_location(f"user_model_{path.stem}", path)
+    if mod_spec is None or mod_spec.loader is None:
+        raise UserError(f"--model file {path} is not a Python module.")
+    module = importlib.util.module_from_spec(mod_spec)
+    try:
+        mod_spec.loader.exec_module(module)
+    except Exception as exc:  # the user's code: report, don't crash
+        raise UserError(f"--model file {path} failed to import: {type(exc).__name__}: {_short(exc)}.") from None
+    factory = getattr(module, fn, None)
+    if not callable(factory):
+        raise UserError(f"--model file {path} has no callable named {fn!r}.")
+    return factory, f"{path.name}:{fn}"
+
+
+def _call_factory(factory: Callable[..., nn.Module], num_classes: int, label: str) -> nn.Module:
+    try:
+        params = inspect.signature(factory).parameters
+        model = factory(num_classes=num_classes) if "num_classes" in params else factory()
+    except Exception as exc:
+        raise UserError(f"--model {label} failed: {type(exc).__name__}: {_short(exc)}.") from None
+    if not isinstance(model, nn.Module):
+        raise UserError(f"--model {label} returned {type(model).__name__}, not a torch.nn.Module.")
+    return model
+
+
+def load_model(
+    checkpoint: Path,
+    num_classes: int,
+    arch: str | None = None,
+    model_spec: str | None = None,
+    trust_checkpoint: bool = False,
+) -> LoadedModel:
+    """Build the model and load its weights; every failure is a UserError naming what to fix."""
+    checkpoint = Path(checkpoint)
+    if arch is not None and model_spec is not None:
+        raise UserError("Give either --arch or --model, not both.")
+    if arch is not None and arch not in ARCHITECTURES:
+        raise UserError(f"Unknown --arch {arch!r}; choose one of {', '.join(ARCHITECTURES)}.")
+    meta: dict[str, Any] = {"checkpoint": str(checkpoint)}
+    if checkpoint.is_file() and _is_torchscript(checkpoint):
+        return _load_torchscript(checkpoint, num_classes, arch, meta)
+    obj = _read_checkpoint(checkpoint, trust_checkpoint)
+    meta["checkpoint_sha256"] = file_sha256(checkpoint)
+    if isinstance(obj, nn.Module):  # only reachable with --trust-checkpoint
+        meta["arch"] = type(obj).__name__
+        meta["loaded_as"] = "pickled module (trusted)"
+        return LoadedModel(obj.eval(), _known_layer(obj), meta)
+    sd = extract_state_dict(obj)
+    if sd is None:
+        raise UserError(
+            f"Checkpoint {checkpoint} holds no state_dict (looked for a tensor dict, or one under "
+            f"{', '.join(WRAPPER_KEYS)})."
+        )
+    if arch is None and model_spec is None:
+        raise UserError("This checkpoint holds weights only: say which network they belong to with --arch or --model.")
+    if arch is not None:
+        build, layer = ARCHITECTURES[arch]
+        model, label = build(num_classes), f"--arch {arch}"
+        meta["arch"] = arch
+    else:
+        factory, label = _user_factory(model_spec)  # type: ignore[arg-type]
+        model, layer = _call_factory(factory, num_classes, label), None
+        meta["arch"] = label
+    apply_state_dict(model, sd, label, num_classes)
+    meta["loaded_as"] = "state_dict (weights_only=True)" if not trust_checkpoint else "state_dict"
+    meta["params"] = int(sum(p.numel() for p in model.parameters()))
+    return LoadedModel(model.eval(), layer, meta)
+
+
+def _known_layer(model: nn.Module) -> str | None:
+    names = dict(model.named_children())
+    return "layer4" if "layer4" in names else "layer3" if "layer3" in names else None
+
+
+def _load_torchscript(path: Path, num_classes: int, arch: str | None, meta: dict[str, Any]) -> LoadedModel:
+    """TorchScript forbids forward hooks, so Grad-CAM runs on the eager twin of a recognised architecture."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # "jit is deprecated": the user's file is what it is
+            scripted = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:
+        raise UserError(f"TorchScript file {path} could not be loaded: {_short(exc)}.") from None
+    meta["checkpoint_sha256"] = file_sha256(path)
+    sd = {k: v for k, v in scripted.state_dict().items()}
+    candidates = [arch] if arch else list(ARCHITECTURES)
+    for name in candidates:
+        build, layer = ARCHITECTURES[name]
+        model = build(num_classes)
+        own = model.state_dict()
+        if set(own) == set(sd) and all(own[k].shape == sd[k].shape for k in own):
+            model.load_state_dict(sd)
+            meta.update(arch=name, loaded_as="TorchScript (weights into the eager architecture)")
+            meta["params"] = int(sum(p.numel() for p in model.parameters()))
+            return LoadedModel(model.eval(), layer, meta)
+    raise UserError(
+        f"TorchScript file {path} is not one of the built-in architectures, and TorchScript does not allow the "
+        "layer hook Grad-CAM needs; save a state_dict and pass --model FILE.py:FACTORY instead."
+    )
