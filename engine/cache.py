@@ -43,6 +43,7 @@ class RunCache:
     superclass_names: list[str] | None = None
     class_to_superclass: np.ndarray | None = None  # int64 (C,)
     masks: np.ndarray | None = None  # bool (N, H, W), where the data set knows the object
+    logits: np.ndarray | None = None  # float32 (N, C) raw scores, for calibration (temperature scaling)
     _analysis: Analysis | None = field(default=None, repr=False)
 
     @property
@@ -122,6 +123,8 @@ def save_cache(cache: RunCache, path: str | os.PathLike) -> Path:
     }
     if cache.masks is not None:
         members["masks"] = np.asarray(cache.masks, dtype=bool)
+    if cache.logits is not None:
+        members["logits"] = np.asarray(cache.logits, dtype=np.float32)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -208,6 +211,9 @@ def _validated(d: dict[str, np.ndarray], path: Path) -> RunCache:
     masks = d.get("masks")
     if masks is not None:
         _check(masks.shape == images.shape[:3] and masks.dtype == bool, path, "masks")
+    logits = d.get("logits")
+    if logits is not None:
+        _check(logits.shape == (n, c) and logits.dtype.kind == "f", path, "logits")
     cache = RunCache(
         images=images,
         labels=labels.astype(np.int64, copy=False),
@@ -220,6 +226,7 @@ def _validated(d: dict[str, np.ndarray], path: Path) -> RunCache:
         superclass_names=sc_names or None,
         class_to_superclass=c2s.astype(np.int64, copy=False) if sc_names else None,
         masks=masks,
+        logits=None if logits is None else logits.astype(np.float32, copy=False),
     )
     a = cache.analysis
     for name in ("confusion", "worst_idx", "worst_kind", "best_idx"):

@@ -23,6 +23,7 @@ TOPK = 5
 @dataclass
 class PassResult:
     probs: np.ndarray  # float32 (N, C)
+    logits: np.ndarray  # float32 (N, C), non-finite values replaced by 0
     topk_classes: np.ndarray  # int64 (N, K)
     cam_true: np.ndarray  # float32 (N, h, w)
     cam_topk: np.ndarray  # float32 (N, K, h, w)
@@ -194,6 +195,7 @@ def run_pass(
     nonfinite = int((~out["finite"]).sum())
     return PassResult(
         probs=out["probs"],
+        logits=out["logits"],
         topk_classes=out["topk"],
         cam_true=out["cams"][:, 0],
         cam_topk=out["cams"][:, 1:],
@@ -240,9 +242,10 @@ def _forward_chunk(
             cams = cams_by_autograd(act, logits, targets).detach()
             logits = logits.detach().float()
     finite = torch.isfinite(logits).all(dim=1)
-    probs = torch.softmax(_clean(logits), dim=1)
+    clean = _clean(logits)
     return {
-        "probs": probs.cpu().numpy().astype(np.float32),
+        "probs": torch.softmax(clean, dim=1).cpu().numpy().astype(np.float32),
+        "logits": clean.cpu().numpy().astype(np.float32),
         "topk": top.cpu().numpy().astype(np.int64),
         "cams": cams.float().cpu().numpy(),
         "finite": finite.cpu().numpy(),

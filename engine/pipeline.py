@@ -117,6 +117,7 @@ def analyse_model(
         superclass_names=data.superclass_names,
         class_to_superclass=data.class_to_superclass,
         masks=data.masks,
+        logits=result.logits,
     )
     t0 = time.perf_counter()
     analysis = cache.analysis

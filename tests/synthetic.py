@@ -54,4 +54,5 @@ def synthetic_cache(n_per_class: int = 12, num_classes: int = 8, k: int = 5, see
         superclass_names=supers,
         class_to_superclass=c2s,
         masks=masks,
+        logits=logits.astype(np.float32),
     )

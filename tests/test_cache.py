@@ -15,7 +15,7 @@ from engine.cache import SCHEMA_VERSION, CacheError, load_cache, save_cache
 def test_round_trip_keeps_everything(tmp_path, small_cache):
     path = save_cache(small_cache, tmp_path / "cache.npz")
     loaded = load_cache(path)
-    for name in ("images", "labels", "probs", "topk_classes", "cam_true", "cam_topk", "masks", "class_to_superclass"):
+    for name in ("images", "labels", "probs", "topk_classes", "cam_true", "cam_topk", "masks", "class_to_superclass", "logits"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(small_cache, name))
     assert loaded.class_names == small_cache.class_names
     assert loaded.superclass_names == small_cache.superclass_names
