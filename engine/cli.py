@@ -56,6 +56,7 @@ def run(
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda, cuda:1 ..."),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Images per batch (halved on CUDA out-of-memory)."),
     target_layer: Optional[str] = typer.Option(None, "--target-layer", help="Grad-CAM layer (default: the last conv stage)."),
+    cam: str = typer.Option("gradcam", "--cam", help="gradcam | gradcampp | hirescam | layercam."),
     trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint", help="Allow a pickled full model (can run code!)."),
     download: bool = typer.Option(False, "--download", help="Download CIFAR-100 into --data if it is not there."),
     reports: bool = typer.Option(True, "--reports/--no-reports", help="Write the PNG/CSV/HTML/TXT reports after the cache."),
@@ -88,6 +89,7 @@ def run(
         cache = analyse_model(
             dataset, net, mean=tuple(mean), std=tuple(std), target_layer=target_layer, model_meta=model_meta,
             device=device, batch_size=batch_size, out_dir=out, write_reports=reports, console=err_console,
+            cam_method=cam,
         )
         print_summary(cache, out_console, out / "cache.npz")
 

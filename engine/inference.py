@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.cam_methods import METHODS, cam
 from engine.errors import UserError
 
 TOPK = 5
@@ -124,21 +125,22 @@ def _to_input(batch: np.ndarray, mean: torch.Tensor, std: torch.Tensor, device: 
     return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
 
 
-def cams_from_head(act: torch.Tensor, weight: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-    """Grad-CAM (before normalisation) for classes (B, T) from activations (B, k, h, w): ReLU(sum_k W/(hw) A)."""
+def cams_from_head(act: torch.Tensor, weight: torch.Tensor, classes: torch.Tensor, method: str = "gradcam") -> torch.Tensor:
+    """CAMs (before normalisation) for classes (B, T) from activations (B, k, h, w) when d y_c / d A = W[c] / (h w)."""
     h, w = act.shape[-2:]
-    wsel = weight[classes].to(act.dtype) / (h * w)  # (B, T, k)
-    return torch.relu(torch.einsum("btk,bkhw->bthw", wsel, act))
+    grads = weight[classes].to(act.dtype) / (h * w)  # (B, T, k)
+    if method == "gradcam":  # the common case as one product
+        return torch.relu(torch.einsum("btk,bkhw->bthw", grads, act))
+    return torch.stack([cam(method, act, grads[:, t, :, None, None]) for t in range(classes.shape[1])], dim=1)
 
 
-def cams_by_autograd(act: torch.Tensor, logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-    """Grad-CAM with per-sample targets: one autograd.grad per target column, alpha = spatial mean of grads."""
+def cams_by_autograd(act: torch.Tensor, logits: torch.Tensor, classes: torch.Tensor, method: str = "gradcam") -> torch.Tensor:
+    """CAMs with per-sample targets: one autograd.grad per target column."""
     maps = []
     for t in range(classes.shape[1]):
         score = logits.gather(1, classes[:, t : t + 1]).sum()
         (grad,) = torch.autograd.grad(score, act, retain_graph=t < classes.shape[1] - 1)
-        alpha = grad.mean(dim=(2, 3), keepdim=True)
-        maps.append(torch.relu((alpha * act).sum(dim=1)))
+        maps.append(cam(method, act.detach(), grad))
     return torch.stack(maps, dim=1)
 
 
@@ -154,8 +156,11 @@ def run_pass(
     topk: int = TOPK,
     on_progress: Callable[[int], None] | None = None,
     force_autograd: bool = False,
+    method: str = "gradcam",
 ) -> PassResult:
     """Forward every image once; keep softmax, top-k and Grad-CAM for the true and top-k classes."""
+    if method not in METHODS:
+        raise UserError(f"Unknown CAM method {method!r}; choose one of {', '.join(METHODS)}.")
     started = time.perf_counter()
     model = model.eval().to(device).to(memory_format=torch.channels_last)
     mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
@@ -174,7 +179,7 @@ def run_pass(
         while i < n:
             sl = slice(i, min(n, i + bs))
             try:
-                chunk = _forward_chunk(model, images[sl], labels[sl], mean_t, std_t, device, head, captured, topk)
+                chunk = _forward_chunk(model, images[sl], labels[sl], mean_t, std_t, device, head, captured, topk, method)
             except torch.OutOfMemoryError:
                 if bs == 1:
                     raise UserError("CUDA ran out of memory even with batch size 1; try --device cpu.") from None
@@ -222,6 +227,7 @@ def _forward_chunk(
     head: HeadInfo | None,
     captured: dict[str, torch.Tensor],
     topk: int,
+    method: str,
 ) -> dict[str, np.ndarray]:
     x = _to_input(images, mean, std, device)
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)
@@ -231,7 +237,7 @@ def _forward_chunk(
             act = captured.pop("act")
             top = _clean(logits).topk(min(topk, logits.shape[1]), dim=1).indices
             targets = torch.cat([y[:, None], top], dim=1)
-            cams = cams_from_head(act.float(), head.weight.to(device).float(), targets)
+            cams = cams_from_head(act.float(), head.weight.to(device).float(), targets, method)
     else:
         with torch.enable_grad():
             x.requires_grad_(True)
@@ -239,7 +245,7 @@ def _forward_chunk(
             act = captured.pop("act")
             top = _clean(logits.detach().float()).topk(min(topk, logits.shape[1]), dim=1).indices
             targets = torch.cat([y[:, None], top], dim=1)
-            cams = cams_by_autograd(act, logits, targets).detach()
+            cams = cams_by_autograd(act, logits, targets, method).detach()
             logits = logits.detach().float()
     finite = torch.isfinite(logits).all(dim=1)
     clean = _clean(logits)

@@ -17,6 +17,7 @@ from torch import nn
 
 from engine import __version__
 from engine.cache import RunCache, save_cache
+from engine.cam_methods import METHOD_NAMES
 from engine.errors import UserError
 from engine.imageset import ImageSet
 from engine.inference import default_layer, find_layer, resolve_device, run_pass
@@ -59,6 +60,7 @@ def analyse_model(
     write_reports: bool = True,
     console: Console | None = None,
     force_autograd: bool = False,
+    cam_method: str = "gradcam",
 ) -> RunCache:
     """Run the whole pipeline on an ImageSet and a model in eval mode; save out_dir/cache.npz and reports."""
     console = console or Console(stderr=True)
@@ -77,10 +79,10 @@ def analyse_model(
         raise UserError(f"The model cannot take these {data.images.shape[1]}x{data.images.shape[2]} images: {str(exc).splitlines()[0][:160]}.") from None
     layer = target_layer or default_layer(model, probe)
     find_layer(model, layer)
-    with progress_bar("Forward pass + Grad-CAM", len(data), console) as advance:
+    with progress_bar(f"Forward pass + {METHOD_NAMES.get(cam_method, cam_method)}", len(data), console) as advance:
         result = run_pass(
             model, data.images, data.labels, mean, std, layer, dev, batch_size,
-            on_progress=advance, force_autograd=force_autograd,
+            on_progress=advance, force_autograd=force_autograd, method=cam_method,
         )
     timings["forward_and_cam_s"] = round(result.seconds, 3)
     for note in result.notes:
@@ -97,7 +99,7 @@ def analyse_model(
         "data": {"source": data.source, "num_images": len(data), "image_size": list(data.images.shape[1:3])},
         "normalisation": {"mean": list(mean), "std": list(std)},
         "target_layer": layer,
-        "cam_method": "gradcam",
+        "cam_method": cam_method,
         "cam_path": result.cam_path,
         "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else f" ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"),
         "batch_size": result.batch_size,

@@ -93,3 +93,20 @@ def test_resnet34_layer4_linear_head_matches(resnet34):
 def test_resnet34_layer3_autograd_matches(resnet34):
     model, images, labels = resnet34
     _compare(model, "layer3", images, labels, force_autograd=False, expect_path="autograd")
+
+
+@pytest.mark.parametrize("method", ["gradcampp", "hirescam", "layercam"])
+@pytest.mark.parametrize("layer", ["layer3", "layer2"])
+def test_other_cam_methods_match_pytorch_grad_cam(resnet56, method, layer):
+    from pytorch_grad_cam import GradCAMPlusPlus, HiResCAM, LayerCAM
+
+    reference = {"gradcampp": GradCAMPlusPlus, "hirescam": HiResCAM, "layercam": LayerCAM}[method]
+    model, images, labels = resnet56
+    images, labels = images[:12], labels[:12]
+    result = run_pass(model, images, labels, MEAN, STD, layer, torch.device("cpu"), 6, method=method)
+    assert result.cam_path == ("linear-head" if layer == "layer3" else "autograd")
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    x = (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    with reference(model=model, target_layers=[dict(model.named_modules())[layer]]) as cam:
+        ref = cam(input_tensor=x, targets=[ClassifierOutputTarget(int(c)) for c in labels])
+    assert np.abs(display_cam(result.cam_true, (32, 32)) - ref).max() < 1e-4
