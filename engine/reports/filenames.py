@@ -1,0 +1,57 @@
+"""Names of the report files, and a safe file-name fragment for any class name.
+
+Class names come from data sets and checkpoints we do not control ("a/b", "..", "<script>", unicode), so
+every name that reaches the file system goes through `safe_filename`, and `inside` checks the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from pathlib import Path
+
+CONFUSION_MATRIX = "confusion_matrix_full.png"
+PER_CLASS_CSV = "per_class_accuracy.csv"
+PER_CLASS_HTML = "per_class_accuracy_interactive.html"
+PAIRS_CSV = "most_confused_pairs.csv"
+PAIRS_CHART = "top_confused_pairs.png"
+SUMMARY_TXT = "analysis_summary.txt"
+RECOMMENDATIONS_TXT = "recommendations.txt"
+
+MAX_FRAGMENT = 60
+# the two families of per-class / per-pair figures, for clearing stale ones from an earlier run
+CLASS_FIGURE_GLOB = "class_[0-9][0-9][0-9]*_*.png"
+PAIR_FIGURE_GLOB = "confused_pair_[0-9]*_*_to_*.png"
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def safe_filename(name: str) -> str:
+    """A fragment of [A-Za-z0-9_-] only: accents folded to ASCII, everything else (/, .., spaces, <, >, ...)
+    turned into single underscores, at most 60 characters. A name with nothing usable left (e.g. all CJK)
+    becomes "u" + 8 hex digits of its SHA-1, so different names still get different fragments."""
+    text = unicodedata.normalize("NFKD", str(name))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = _UNSAFE.sub("_", text).strip("_-")
+    text = re.sub(r"_{2,}", "_", text)[:MAX_FRAGMENT].strip("_-")
+    if not text:
+        text = "u" + hashlib.sha1(str(name).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return text
+
+
+def class_figure_name(class_id: int, class_name: str) -> str:
+    return f"class_{class_id:03d}_{safe_filename(class_name)}.png"
+
+
+def pair_figure_name(rank: int, true_name: str, pred_name: str) -> str:
+    return f"confused_pair_{rank}_{safe_filename(true_name)}_to_{safe_filename(pred_name)}.png"
+
+
+def inside(out_dir: Path, file_name: str) -> Path:
+    """out_dir / file_name, refusing anything that would land outside out_dir (defence in depth)."""
+    out = Path(out_dir).resolve()
+    path = (out / file_name).resolve()
+    if path.parent != out:
+        raise ValueError(f"refusing to write {file_name!r} outside {out}")
+    return path

@@ -1,0 +1,142 @@
+"""analysis_summary.txt: the run in plain text (accuracy, worst classes, confusions, superclasses, metadata)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.analysis import LOW_CONFIDENCE_CORRECT, MISCLASSIFIED
+from engine.cache import RunCache
+from engine.reports.atomic import write_text
+from engine.reports.formatting import pct
+
+WORST_CLASSES = 10
+BEST_CLASSES = 5
+
+
+def _heading(title: str) -> list[str]:
+    return ["", title, "-" * len(title)]
+
+
+def _flatten(meta: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Metadata as 'a.b.c: value' pairs, in the cache's key order (whatever keys a run stored)."""
+    if isinstance(meta, dict):
+        out = []
+        for k, v in meta.items():
+            out += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        if not out and prefix:
+            out = [(prefix, "{}")]
+        return out
+    if isinstance(meta, float):
+        return [(prefix, f"{meta:.4g}")]
+    return [(prefix, str(meta))]
+
+
+def worst_classes(cache: RunCache, n: int = WORST_CLASSES):
+    """Lowest accuracy first (ties by class id); classes without test images are left out."""
+    pc = cache.analysis.per_class
+    return pc[pc["accuracy"].notna()].sort_values(["accuracy", "class_id"], kind="mergesort").head(n)
+
+
+def best_classes(cache: RunCache, n: int = BEST_CLASSES):
+    pc = cache.analysis.per_class
+    return pc[pc["accuracy"].notna()].sort_values(["accuracy", "class_id"], ascending=[False, True]).head(n)
+
+
+def _class_lines(rows, width: int) -> list[str]:
+    lines = []
+    for k, r in enumerate(rows.itertuples(), 1):
+        sup = f" [{r.superclass}]" if r.superclass else ""
+        wrong = f"; most often mistaken for {r.top_wrong_prediction} ({r.top_wrong_count})" if r.top_wrong_count else ""
+        lines.append(
+            f"{k:>4}. {r.class_name:<{width}} {pct(r.accuracy):>6}  ({r.correct}/{r.support}){sup}{wrong}"
+        )
+    return lines
+
+
+def summary_text(cache: RunCache) -> str:
+    a = cache.analysis
+    n_err = a.num_images - a.num_correct
+    wrong = cache.labels != cache.preds
+    conf = cache.confidence
+    width = min(28, max((len(s) for s in cache.class_names), default=8))
+    lines = ["GRAD-CAM ERROR ANALYSIS — SUMMARY", "=" * 33]
+
+    lines += _heading("Overall")
+    lines += [
+        f"Images:          {a.num_images}",
+        f"Classes:         {cache.num_classes}"
+        + (f" in {len(cache.superclass_names)} superclasses" if cache.superclass_names else ""),
+        f"Top-1 accuracy:  {a.top1:.2%} ({a.num_correct}/{a.num_images} correct)",
+        f"Top-5 accuracy:  {a.top5:.2%}",
+        f"Errors:          {n_err}",
+    ]
+    if a.num_images:
+        lines.append(
+            f"Mean confidence: {pct(float(conf.mean()))} overall, "
+            f"{pct(float(conf[~wrong].mean())) if (~wrong).any() else 'n/a'} when right, "
+            f"{pct(float(conf[wrong].mean())) if wrong.any() else 'n/a'} when wrong"
+        )
+    kinds = a.worst_kind[a.worst_kind >= 0]
+    lines.append(
+        f"Worst predictions selected: {int(kinds.size)} (misclassified {int((kinds == MISCLASSIFIED).sum())}, "
+        f"low-confidence correct {int((kinds == LOW_CONFIDENCE_CORRECT).sum())}); "
+        f"best predictions selected: {int((a.best_idx >= 0).sum())}"
+    )
+
+    lines += _heading(f"Worst {WORST_CLASSES} classes by accuracy")
+    lines += _class_lines(worst_classes(cache), width)
+    lines += _heading(f"Best {BEST_CLASSES} classes by accuracy")
+    lines += _class_lines(best_classes(cache), width)
+
+    pairs = a.confused_pairs
+    lines += _heading(f"Main confusion patterns (top {len(pairs)} pairs: true -> predicted)")
+    if pairs.empty:
+        lines.append("No misclassified images.")
+    for r in pairs.itertuples():
+        same = " [same superclass]" if (cache.class_to_superclass is not None and r.same_superclass) else ""
+        lines.append(
+            f"{r.rank:>4}. {r.true_name} -> {r.pred_name}: {r.count} image{'s' if r.count != 1 else ''} "
+            f"({pct(r.share_of_true)} of {r.true_name}), mean confidence {pct(r.mean_confidence)}{same}"
+        )
+    if not pairs.empty and n_err:
+        held = int(pairs["count"].sum())
+        lines.append(f"These {len(pairs)} pairs hold {held} of {n_err} errors ({pct(held / n_err)}).")
+        conf_m = a.confusion
+        mutual = [
+            (r.true_name, r.pred_name, int(conf_m[r.true_id, r.pred_id]), int(conf_m[r.pred_id, r.true_id]))
+            for r in pairs.itertuples()
+            if r.true_id < r.pred_id and ((pairs["true_id"] == r.pred_id) & (pairs["pred_id"] == r.true_id)).any()
+        ]
+        if mutual:
+            lines.append(
+                "Confused both ways within the top pairs: "
+                + "; ".join(f"{x} <-> {y} ({m} and {k})" for x, y, m, k in mutual)
+            )
+
+    if a.superclass is not None:
+        lines += _heading("Superclasses")
+        if a.errors_within_superclass is not None:
+            lines.append(
+                f"Errors that stay within the true superclass: {pct(a.errors_within_superclass)} "
+                f"({int(a.superclass['errors_within_superclass'].sum())} of {n_err})"
+            )
+        sw = min(30, max([10, *(len(s) for s in a.superclass["superclass"])]))
+        lines.append(f"      {'superclass':<{sw}} {'accuracy':>9} {'superclass acc.':>16} {'errors':>7} {'within':>7}")
+        order = a.superclass.sort_values(["accuracy", "superclass_id"], kind="mergesort")
+        for k, r in enumerate(order.itertuples(), 1):
+            lines.append(
+                f"{k:>4}. {r.superclass:<{sw}} {pct(r.accuracy):>9} {pct(r.superclass_accuracy):>16} "
+                f"{r.errors:>7} {r.errors_within_superclass:>7}"
+            )
+
+    lines += _heading("Run")
+    for key, value in _flatten(cache.meta):
+        lines.append(f"{key}: {value}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_summary(cache: RunCache, target: Path) -> Path:
+    return write_text(target, summary_text(cache))
+

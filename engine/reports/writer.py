@@ -1,0 +1,202 @@
+"""write_reports: every report file of DESIGN.md from one cache, spread over the CPU cores, with a progress bar.
+
+The figures are independent, so they run in a process pool (fork where that is safe: the cache is shared
+copy-on-write, nothing is pickled). Every file is written atomically; files of an earlier run that this
+run did not write again (class or pair figures whose names changed) are removed at the end, so the folder
+never mixes two runs' figures.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from engine.cache import RunCache
+from engine.recommendations import recommendations_text
+from engine.reports import filenames as fn
+from engine.reports.atomic import write_text
+from engine.reports.confusion import write_confusion_matrix
+from engine.reports.figures_class import write_class_figure
+from engine.reports.figures_pairs import TOP_PAIR_FIGURES, write_pair_figure
+from engine.reports.html import plotly_bundle, write_html
+from engine.reports.pairs_chart import write_pairs_chart
+from engine.reports.sheet import font
+from engine.reports.summary import write_summary
+from engine.reports.tables import write_pairs_csv, write_per_class_csv
+
+MAX_WORKERS = 8
+
+# a task is (kind, argument); the same function runs it in a worker or in this process
+Task = tuple[str, int]
+_CACHE: RunCache | None = None
+
+
+def _single_file(cache: RunCache, out_dir: Path, kind: str) -> Path:
+    target = fn.inside(out_dir, _FIXED[kind][0])
+    return _FIXED[kind][1](cache, target)
+
+
+_FIXED: dict[str, tuple[str, Callable[[RunCache, Path], Path]]] = {
+    "confusion": (fn.CONFUSION_MATRIX, write_confusion_matrix),
+    "html": (fn.PER_CLASS_HTML, write_html),
+    "pairs_chart": (fn.PAIRS_CHART, write_pairs_chart),
+    "per_class_csv": (fn.PER_CLASS_CSV, write_per_class_csv),
+    "pairs_csv": (fn.PAIRS_CSV, write_pairs_csv),
+    "summary": (fn.SUMMARY_TXT, write_summary),
+    "recommendations": (fn.RECOMMENDATIONS_TXT, lambda c, t: write_text(t, recommendations_text(c))),
+}
+
+
+def run_task(cache: RunCache, out_dir: Path, task: Task) -> Path:
+    kind, arg = task
+    if kind == "class":
+        return write_class_figure(cache, arg, out_dir)
+    if kind == "pair":
+        return write_pair_figure(cache, arg, out_dir)
+    return _single_file(cache, out_dir, kind)
+
+
+def plan(cache: RunCache) -> list[Task]:
+    """Every file to write, slowest first so the pool stays busy to the end."""
+    n_pairs = min(TOP_PAIR_FIGURES, len(cache.analysis.confused_pairs))
+    return [
+        ("confusion", 0),
+        ("html", 0),
+        ("pairs_chart", 0),
+        *(("pair", r) for r in range(1, n_pairs + 1)),
+        *(("class", c) for c in range(cache.num_classes)),
+        ("per_class_csv", 0),
+        ("pairs_csv", 0),
+        ("summary", 0),
+        ("recommendations", 0),
+    ]
+
+
+def _worker_init(cache: RunCache) -> None:
+    global _CACHE
+    _CACHE = cache
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the pool
+
+
+def _worker_run(out_dir: Path, task: Task) -> Path:
+    assert _CACHE is not None
+    return run_task(_CACHE, out_dir, task)
+
+
+def default_workers() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))
+
+
+def _context():
+    """fork when this process has a single thread (fast, no pickling); otherwise forkserver/spawn, because
+    forking a threaded process (a TUI, a progress bar) can deadlock the child."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def _remove_stale(out_dir: Path, written: set[Path]) -> None:
+    for pattern in (fn.CLASS_FIGURE_GLOB, fn.PAIR_FIGURE_GLOB):
+        for old in out_dir.glob(pattern):
+            if old.resolve() not in written and old.is_file():
+                old.unlink(missing_ok=True)
+
+
+class _Bar:
+    """A rich progress bar on stderr, or nothing."""
+
+    def __init__(self, total: int, show: bool):
+        self.progress = None
+        if show:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(
+                TextColumn("[bold]Writing reports[/]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}", markup=False),
+                console=Console(stderr=True),
+            )
+            self.task = self.progress.add_task("", total=total)
+
+    def __enter__(self) -> "_Bar":
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def advance(self, path: Path) -> None:
+        if self.progress:
+            self.progress.update(self.task, advance=1, description=path.name)
+
+    def __exit__(self, *exc) -> None:
+        if self.progress:
+            self.progress.stop()
+
+
+HEAVY = ("confusion", "html", "pairs_chart", "pair", "class")
+
+
+def _start_pool(cache: RunCache, out_dir: Path, tasks: list[Task], workers: int):
+    """A process pool already working on the figures. Called before the progress bar starts its refresh
+    thread: with fork, the workers are created at the first submit, while this process has one thread."""
+    font(13), font(14), plotly_bundle()  # load once here; forked workers inherit them
+    pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_worker_init, initargs=(cache,))
+    try:
+        futures = {pool.submit(_worker_run, out_dir, t): t for t in tasks if t[0] in HEAVY}
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    return pool, futures
+
+
+def write_reports(cache: RunCache, out_dir: Path, progress: bool = True, *, workers: int | None = None) -> list[Path]:
+    """Write every report file into out_dir (created if needed) and return their paths in a fixed order:
+    confusion matrix, HTML, pair chart, pair figures, class figures, CSVs, summary, recommendations."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tasks = plan(cache)
+    cache.analysis  # computed once here, inherited by forked workers
+    workers = default_workers() if workers is None else max(1, int(workers))
+    workers = min(workers, len(tasks))
+    results: dict[Task, Path] = {}
+    pool, futures = None, {}
+    if workers > 1:
+        try:
+            pool, futures = _start_pool(cache, out_dir, tasks, workers)
+        except (BrokenProcessPool, OSError):
+            pool = None  # no worker processes here (e.g. a sandbox without fork): write everything below
+    try:
+        with _Bar(len(tasks), progress) as bar:
+            for task in tasks:  # the small files in this process while the pool draws
+                if task not in futures.values():
+                    results[task] = run_task(cache, out_dir, task)
+                    bar.advance(results[task])
+            try:
+                for fut in as_completed(futures):
+                    results[futures[fut]] = fut.result()
+                    bar.advance(results[futures[fut]])
+            except BrokenProcessPool:
+                pass  # workers could not start or died (an unimportable __main__, the OOM killer): finish here
+            for task in tasks:
+                if task not in results:
+                    results[task] = run_task(cache, out_dir, task)
+                    bar.advance(results[task])
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    paths = [results[t] for t in tasks]
+    _remove_stale(out_dir, {p.resolve() for p in paths})
+    return paths

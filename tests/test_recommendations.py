@@ -1,0 +1,155 @@
+"""Recommendations: evidence from this run's numbers, ranked by the share of errors, silent without evidence."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from engine.recommendations import (
+    OVERCONFIDENT,
+    Recommendation,
+    md_escape,
+    recommendations,
+    recommendations_markdown,
+    recommendations_text,
+)
+from tests.synthetic import synthetic_cache
+
+
+def _with_probs(cache, probs):
+    """The same images and maps with other predictions."""
+    probs = (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
+    topk = np.argsort(-probs, axis=1, kind="stable")[:, : cache.topk_classes.shape[1]]
+    return replace(cache, probs=probs, topk_classes=topk.astype(np.int64), _analysis=None)
+
+
+@pytest.fixture
+def cache():
+    return synthetic_cache()
+
+
+def test_ranked_by_share_with_consistent_numbers(cache):
+    recs = recommendations(cache)
+    assert recs, "the synthetic run has clear patterns (class 1 read as class 0)"
+    assert all(isinstance(r, Recommendation) for r in recs)
+    shares = [r.share_of_errors for r in recs]
+    assert shares == sorted(shares, reverse=True)
+    n_err = int((cache.labels != cache.preds).sum())
+    for r in recs:
+        assert 0 < r.share_of_errors <= 1
+        assert r.errors_addressed == pytest.approx(r.share_of_errors * n_err, abs=0.5)
+        assert f"{r.errors_addressed} of {n_err}" in r.evidence
+        assert r.title and r.advice and re.search(r"\d", r.evidence)
+    assert len({r.key for r in recs}) == len(recs)
+
+
+def test_near_miss_evidence_is_this_runs_numbers(cache):
+    rec = {r.key: r for r in recommendations(cache)}["near_misses"]
+    wrong = cache.labels != cache.preds
+    in_top5 = int((cache.topk_classes[wrong, :5] == cache.labels[wrong, None]).any(axis=1).sum())
+    second = int((cache.topk_classes[wrong, 1] == cache.labels[wrong]).sum())
+    assert rec.errors_addressed == in_top5
+    assert f"In {in_top5} of {int(wrong.sum())} errors" in rec.evidence
+    assert f"in {second} (" in rec.evidence
+
+
+def test_strong_pair_names_the_pair(cache):
+    rec = {r.key: r for r in recommendations(cache)}["strong_pairs"]
+    top = cache.analysis.confused_pairs.iloc[0]
+    assert f"{top['true_name']} → {top['pred_name']}: {top['count']}" in rec.evidence
+    assert {int(top["true_id"]), int(top["pred_id"])} <= set(rec.classes)
+
+
+def test_no_errors_no_advice(cache):
+    keep = cache.labels == cache.preds
+    perfect = replace(
+        cache,
+        images=cache.images[keep],
+        labels=cache.labels[keep],
+        probs=cache.probs[keep],
+        topk_classes=cache.topk_classes[keep],
+        cam_true=cache.cam_true[keep],
+        cam_topk=cache.cam_topk[keep],
+        masks=cache.masks[keep],
+        _analysis=None,
+    )
+    assert recommendations(perfect) == []
+    assert "too few to base any advice on" in recommendations_text(perfect)
+    assert "too few to base any advice on" in recommendations_markdown(perfect)
+
+
+def test_overconfidence_only_when_errors_are_confident(cache):
+    wrong = cache.labels != cache.preds
+    assert not (cache.confidence[wrong] >= OVERCONFIDENT).any()
+    assert "overconfidence" not in {r.key for r in recommendations(cache)}
+    # make every error a 99%-confident one
+    probs = cache.probs.astype(np.float64).copy()
+    probs[wrong] = 1e-4
+    probs[np.nonzero(wrong)[0], cache.preds[wrong]] = 1.0
+    confident = _with_probs(cache, probs)
+    rec = {r.key: r for r in recommendations(confident)}["overconfidence"]
+    n = int(wrong.sum())
+    assert rec.errors_addressed == n and rec.share_of_errors == 1.0
+    assert f"{n} of {n} errors (100.0%) were made with at least 90.0% confidence" in rec.evidence
+
+
+def test_background_attention_needs_a_difference_from_correct_answers(cache):
+    # in the synthetic run every predicted-class map is noise, for right and wrong answers alike: no advice
+    assert "background" not in {r.key for r in recommendations(cache)}
+    # maps on the object when right, in the empty corner when wrong: now the masks show a real difference
+    wrong = cache.labels != cache.preds
+    cam_topk = cache.cam_topk.copy()
+    cam_topk[~wrong, 0] = cache.cam_true[~wrong]
+    corner = np.zeros((8, 8), np.float32)
+    corner[6:, 6:] = 1.0
+    cam_topk[wrong, 0] = corner
+    shifted = replace(cache, cam_topk=cam_topk, _analysis=None)
+    rec = {r.key: r for r in recommendations(shifted)}["background"]
+    assert rec.errors_addressed == int(wrong.sum())
+    assert "against 0.0% of correct predictions" in rec.evidence
+    assert "on the object" in rec.evidence
+
+
+def test_within_superclass_uses_the_analysis_share():
+    base = synthetic_cache(n_per_class=30, num_classes=16, seed=3)
+    # 8 superclasses of two classes each: a random wrong answer lands in the true superclass 1/15 of the time
+    base = replace(base, superclass_names=[f"pair_{k}" for k in range(8)], class_to_superclass=np.arange(16) // 2)
+    assert "within_superclass" not in {r.key for r in recommendations(base)}  # only class 1 -> 0 is sibling
+    # now half of every odd class is read as its sibling
+    rng = np.random.default_rng(0)
+    probs = base.probs.astype(np.float64).copy()
+    flip = np.nonzero((base.labels % 2 == 1) & (rng.random(base.num_images) < 0.5))[0]
+    probs[flip, base.labels[flip] - 1] += 5.0
+    cache = _with_probs(base, probs)
+    a = cache.analysis
+    assert a.errors_within_superclass > 0.5
+    rec = {r.key: r for r in recommendations(cache)}["within_superclass"]
+    assert rec.share_of_errors == pytest.approx(a.errors_within_superclass)
+    n_err = a.num_images - a.num_correct
+    share = f"{a.errors_within_superclass:.1%}"
+    assert f"{rec.errors_addressed} of {n_err} errors ({share}) predict another" in rec.evidence
+    assert "about 6.7% if wrong answers were random" in rec.evidence
+
+
+def test_text_and_markdown_list_the_same_recommendations(cache):
+    recs = recommendations(cache)
+    text = recommendations_text(cache)
+    md = recommendations_markdown(cache)
+    for k, r in enumerate(recs, 1):
+        assert f"{k}. {r.title}" in text
+        assert f"## {k}\\. {md_escape(r.title)}" in md
+        assert f"Addresses {r.share_of_errors:.1%} of errors ({r.errors_addressed})." in text
+    assert all(len(line) <= 100 for line in text.splitlines())
+
+
+def test_markdown_escapes_class_names():
+    cache = synthetic_cache()
+    cache.class_names[0] = "<b>bold</b> *star* [link](http://x)"
+    cache.class_names[1] = "under_score`tick`"
+    md = recommendations_markdown(cache)
+    assert "<b>" not in md and "*star*" not in md and "[link](" not in md and "`tick`" not in md
+    assert md_escape("a<b>_c") == "a\\<b\\>\\_c"
+    assert "\\<b\\>bold\\<\\/b\\>" in md  # the name is there, literally
