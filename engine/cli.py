@@ -125,6 +125,24 @@ def _terminate_as_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+@app.command()
+def compare(
+    old: Path = typer.Argument(..., help="The earlier run's cache."),
+    new: Path = typer.Argument(..., help="The later run's cache (same test set)."),
+    out: Path = typer.Option(DEFAULT_OUT / "compare", "--out", help="Folder for compare_*.csv and compare_summary.txt."),
+) -> None:
+    """Compare two runs: per-class accuracy deltas, images fixed and broken, calibration and attention changes."""
+    with user_errors():
+        from engine.cache import load_cache
+        from engine.compare import compare as compare_runs
+        from engine.compare import summary_text, write_comparison
+
+        result = compare_runs(load_cache(old), load_cache(new))
+        paths = write_comparison(result, out, str(old), str(new))
+        out_console.print(summary_text(result, str(old), str(new)), markup=False)
+        out_console.print(f"Wrote {', '.join(str(p) for p in paths)}")
+
+
 def main() -> None:
     """Console-script entry: SIGTERM unwinds like Ctrl-C, so temporary files are removed on the way out."""
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
