@@ -1,0 +1,24 @@
+"""The key map in one table: the help screen shows it and the tests check every key is really bound."""
+
+from __future__ import annotations
+
+# (where, keys, what)
+KEYMAP: list[tuple[str, str, str]] = [
+    ("anywhere", "1 2 3 4 5", "Overview · Classes · Class · Pairs · Recommendations"),
+    ("anywhere", "tab / shift+tab", "move focus"),
+    ("anywhere", "w", "write the PNG of the class or pair on screen"),
+    ("anywhere", "?", "this key list"),
+    ("anywhere", "q", "quit"),
+    ("Classes", "/", "filter by name as you type (Enter: to the table, Esc: clear)"),
+    ("Classes", "s  r", "cycle the sort column · reverse it (or click a header)"),
+    ("Classes", "↑ ↓  Enter", "move · open the class"),
+    ("Class", "j k  → ←", "next · previous example"),
+    ("Class", "t", "Grad-CAM target: predicted → other top-k → true class"),
+    ("Class", "g", "go to the class this example was confused with"),
+    ("Class", "p", "open this mistake's confused pair (when it is a top pair)"),
+    ("Class", "] [", "next · previous class"),
+    ("Class", "backspace", "back to the previous class"),
+    ("Pairs", "↑ ↓", "choose a pair"),
+    ("Pairs", "j k", "next · previous example of the pair"),
+    ("Pairs", "g  G", "open the true · predicted class"),
+]

@@ -1,0 +1,163 @@
+"""Overview: what was run, how well it did, and where to look first (worst classes, top confusions,
+the spread of per-class accuracy, superclasses). Everything is a few rich tables over Analysis frames."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Grid, Vertical, VerticalScroll
+from textual.widgets import Static
+
+from engine.cache import RunCache
+from tui.model import pct
+from tui.widgets.accuracy_histogram import AccuracyHistogram
+
+WORST_SHOWN = 10
+PAIRS_SHOWN = 10
+
+
+def _get(meta: dict[str, Any], *keys: str, default: str = "?") -> str:
+    value: Any = meta
+    for k in keys:
+        if not isinstance(value, dict) or k not in value:
+            return default
+        value = value[k]
+    return str(value) if value not in (None, "") else default
+
+
+def summary_text(cache: RunCache) -> Text:
+    """Model, data, Grad-CAM settings and headline accuracy."""
+    m, a = cache.meta, cache.analysis
+    model = m.get("model")
+    arch = _get(m, "model", "arch") if isinstance(model, dict) else str(model or "?")
+    ckpt = _get(m, "model", "checkpoint", default="")
+    data = m.get("data")
+    source = _get(m, "data", "source") if isinstance(data, dict) else str(data or "?")
+    n_sc = len(cache.superclass_names or [])
+    text = Text()
+    text.append("Model  ", style="bold")
+    text.append(arch + (f" · checkpoint {ckpt}" if ckpt else "") + "\n")
+    text.append("Data   ", style="bold")
+    text.append(
+        f"{source} · {cache.num_images:,} images · {cache.num_classes} classes"
+        + (f" in {n_sc} superclasses" if n_sc else "")
+        + "\n"
+    )
+    text.append("CAM    ", style="bold")
+    text.append(
+        f"{_get(m, 'cam_method')} at {_get(m, 'target_layer')} · device {_get(m, 'device')} · "
+        f"tool {_get(m, 'tool_version')}\n"
+    )
+    text.append("Top-1  ", style="bold")
+    text.append(f"{pct(a.top1)}", style="bold")
+    text.append(f" ({a.num_correct:,}/{a.num_images:,} correct)   ")
+    text.append("Top-5 ", style="bold")
+    text.append(pct(a.top5), style="bold")
+    if a.errors_within_superclass is not None:
+        text.append(f"   errors inside the true superclass: {pct(a.errors_within_superclass)}")
+    return text
+
+
+def columns_text(headers: list[str], rows: list[list[str]], right: tuple[int, ...] = ()) -> Text:
+    """A plain aligned table as one Text: far cheaper for Textual to measure and paint than a rich Table,
+    and identical in every terminal. `right` lists right-aligned columns."""
+    widths = [max([len(h)] + [len(r[k]) for r in rows]) for k, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        padded = (c.rjust(w) if k in right else c.ljust(w) for k, (c, w) in enumerate(zip(cells, widths)))
+        return "  ".join(padded).rstrip()
+
+    text = Text(line(headers), style="bold")
+    for r in rows:
+        text.append("\n" + line(r))
+    return text
+
+
+def worst_classes_table(cache: RunCache) -> Text:
+    pc = cache.analysis.per_class
+    worst = pc.sort_values(["accuracy", "class_id"], kind="mergesort").head(WORST_SHOWN)
+    rows = [
+        [
+            str(r.class_id),
+            str(r.class_name),
+            pct(r.accuracy),
+            f"{r.top_wrong_prediction} ({r.top_wrong_count})" if r.top_wrong_prediction else "",
+        ]
+        for r in worst.itertuples(index=False)
+    ]
+    return columns_text(["id", "class", "acc", "most often read as"], rows, right=(0, 2))
+
+
+def confused_pairs_table(cache: RunCache) -> Text:
+    cp = cache.analysis.confused_pairs.head(PAIRS_SHOWN)
+    if cp.empty:
+        return Text("No misclassifications.")
+    rows = [
+        [
+            str(r.rank),
+            f"{r.true_name} → {r.pred_name}" + (" *" if r.same_superclass else ""),
+            str(r.count),
+            pct(r.mean_confidence),
+        ]
+        for r in cp.itertuples(index=False)
+    ]
+    return columns_text(["#", "true → predicted", "n", "conf"], rows, right=(0, 2, 3))
+
+
+def superclass_table(cache: RunCache) -> Text:
+    sc = cache.analysis.superclass
+    if sc is None:
+        return Text("This cache has no superclasses.")
+    rows = [
+        [str(r.superclass), pct(r.accuracy), pct(r.superclass_accuracy), str(r.errors), str(r.errors_within_superclass)]
+        for r in sc.sort_values(["accuracy", "superclass_id"], kind="mergesort").itertuples(index=False)
+    ]
+    return columns_text(["superclass", "acc", "super acc", "errors", "inside"], rows, right=(1, 2, 3, 4))
+
+
+class OverviewView(VerticalScroll):
+    """Summary lines, then four boxes in a grid (two columns on wide terminals)."""
+
+    DEFAULT_CSS = """
+    OverviewView > #overview-grid {
+        grid-size: 1;
+        grid-gutter: 0 1;
+        grid-rows: auto;
+        height: auto;
+    }
+    OverviewView .box {
+        height: auto;
+        border: round $primary 50%;
+        border-title-color: $text;
+        border-title-style: bold;
+        padding: 0 1;
+    }
+    OverviewView #summary {
+        padding: 0 1 1 1;
+    }
+    """
+
+    def __init__(self, cache: RunCache, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.cache = cache
+
+    def compose(self) -> ComposeResult:
+        cache = self.cache
+        yield Static(summary_text(cache), id="summary")
+        with Grid(id="overview-grid"):
+            yield self._box(f"{WORST_SHOWN} worst classes", Static(worst_classes_table(cache)))
+            yield self._box(
+                "Most confused pairs (* same superclass)", Static(confused_pairs_table(cache)), id="box-pairs"
+            )
+            yield self._box(
+                "Per-class accuracy", AccuracyHistogram(cache.analysis.per_class["accuracy"].to_numpy())
+            )
+            yield self._box("Superclasses (worst first)", Static(superclass_table(cache)))
+
+    @staticmethod
+    def _box(title: str, body: Static, id: str | None = None) -> Vertical:
+        box = Vertical(body, classes="box", id=id)
+        box.border_title = title
+        return box

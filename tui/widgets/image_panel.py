@@ -1,0 +1,49 @@
+"""A captioned picture: two caption lines (what the map is for, class and probability) above the image.
+
+Captions are cut with an ellipsis rather than wrapped, so every panel in a row keeps the same image height.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Label
+
+from tui.figures import Panel
+from tui.widgets.half_block_image import HalfBlockImage
+
+
+class ImagePanel(Vertical):
+    """Title, subtitle, picture."""
+
+    DEFAULT_CSS = """
+    ImagePanel {
+        width: 1fr;
+        height: 1fr;
+        padding: 0 1 0 0;
+    }
+    ImagePanel > Label {
+        width: 1fr;
+        height: 1;
+        text-align: center;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    ImagePanel > .title {
+        text-style: bold;
+    }
+    ImagePanel > .subtitle {
+        color: $text-muted;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Label("", classes="title")
+        yield Label("", classes="subtitle")
+        yield HalfBlockImage()
+
+    def show(self, panel: Panel | None) -> None:
+        # layout=False: captions are one line whatever they say, so a new example is a repaint, not a reflow
+        self.query_one(".title", Label).update(panel.title if panel else "", layout=False)
+        self.query_one(".subtitle", Label).update(panel.subtitle if panel else "", layout=False)
+        self.query_one(HalfBlockImage).panel = panel
