@@ -129,3 +129,22 @@ def test_weights_only_checkpoint_needs_an_architecture(tmp_path, r20_state):
     torch.save(r20_state[1], path)
     with pytest.raises(UserError, match="--arch or --model"):
         load_model(path, 10)
+
+
+@pytest.mark.parametrize("arch", ["cifar_resnet20", "resnet18", "resnet50"])
+def test_batchnorm_folding_keeps_the_logits(arch):
+    from engine.models import fold_batchnorm
+
+    torch.manual_seed(0)
+    model = ARCHITECTURES[arch][0](10).eval()
+    for m in model.modules():  # non-trivial running statistics
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        before = model(x)
+        n = fold_batchnorm(model)
+        after = model(x)
+    assert n > 0 and not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
