@@ -45,6 +45,7 @@ class RunCache:
     masks: np.ndarray | None = None  # bool (N, H, W), where the data set knows the object
     logits: np.ndarray | None = None  # float32 (N, C) raw scores, for calibration (temperature scaling)
     _analysis: Analysis | None = field(default=None, repr=False)
+    _diagnostics: Any = field(default=None, repr=False)
 
     @property
     def num_images(self) -> int:
@@ -76,6 +77,14 @@ class RunCache:
                 self.class_to_superclass,
             )
         return self._analysis
+
+    @property
+    def diagnostics(self):  # -> engine.diagnostics.Diagnostics (imported lazily: calibration, attention, suspects)
+        if self._diagnostics is None:
+            from engine.diagnostics import diagnose
+
+            self._diagnostics = diagnose(self)
+        return self._diagnostics
 
     def cam_classes(self, i: int) -> list[int]:
         """Classes whose Grad-CAM the cache holds for image i: the true class, then the top-k predictions."""
