@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.attention import BACKGROUND_FLAG, RING_FRACTION
 from engine.cache import RunCache
 from engine.cam_display import display_cam
 
@@ -201,20 +202,17 @@ def _cam_agreement(r: _Run, corr: np.ndarray) -> list[Recommendation]:
 
 
 def _background(r: _Run) -> Recommendation | None:
-    """With object masks: Grad-CAM mostly off the object; without: Grad-CAM peaking at the image border."""
+    """Grad-CAM mostly off the object (with masks) or in the outer ring (without), as cache.diagnostics
+    measures it, more often on errors than on right answers."""
     c = r.cache
-    maps = r.pred_maps(np.ones(c.num_images, dtype=bool))
-    mass = np.maximum(maps.sum(axis=(1, 2)), 1e-7)
-    if c.masks is not None:
-        off = (maps * c.masks).sum(axis=(1, 2)) / mass < 0.5
+    att = c.diagnostics.attention
+    off = att.background_focus > BACKGROUND_FLAG
+    if att.uses_masks:
         what = "less than half of the predicted-class Grad-CAM lies on the object (data-set masks)"
     else:
-        h, w = maps.shape[1:]
-        b = max(1, min(h, w) // 8)
-        flat = maps.reshape(len(maps), -1).argmax(axis=1)
-        y, x = flat // w, flat % w
-        off = (y < b) | (y >= h - b) | (x < b) | (x >= w - b)
-        what = f"the predicted-class Grad-CAM peaks in the outer {b}-pixel border of the image"
+        h, w = c.images.shape[1:3]
+        b = max(1, round(min(h, w) * RING_FRACTION))
+        what = f"more than half of the predicted-class Grad-CAM lies in the outer {b}-pixel ring of the image"
     n = int(off[r.wrong].sum())
     rate_err = n / r.n_errors
     n_right = int((~r.wrong).sum())
@@ -324,28 +322,52 @@ def _weak_classes(r: _Run) -> Recommendation | None:
 
 
 def _overconfidence(r: _Run) -> Recommendation | None:
-    hi = r.wrong & (r.conf >= OVERCONFIDENT)
-    n = int(hi.sum())
+    """Confidently wrong answers, with the calibration figures of cache.diagnostics (the reports' numbers)."""
+    cal = r.cache.diagnostics.calibration
+    n = len(cal.high_conf_errors)
     if n < MIN_ERRORS or n / r.n_errors < OVERCONFIDENT_MIN:
         return None
     right = ~r.wrong
-    bins = np.minimum((r.conf * 15).astype(np.int64), 14)
-    correct = right.astype(np.float64)
-    counts = np.bincount(bins, minlength=15)
-    gap = np.abs(np.bincount(bins, weights=correct, minlength=15) - np.bincount(bins, weights=r.conf, minlength=15))
-    ece = float(gap.sum() / max(1, counts.sum()))
     mean_right = float(r.conf[right].mean()) if right.any() else float("nan")
     return Recommendation(
         "overconfidence",
-        "The model is often confidently wrong",
-        f"{n} of {r.n_errors} errors ({_pct(n / r.n_errors)}) were made with at least "
-        f"{_pct(OVERCONFIDENT)} confidence. Mean confidence: {_pct(float(r.conf[r.wrong].mean()))} when wrong, "
-        f"{_pct(mean_right)} when right; expected calibration error (15 bins) {_pct(ece)}.",
-        "Confidence is not yet a reliable error signal. Calibrate it (temperature scaling on a held-out set) "
-        "and consider label smoothing or mixup in training; look at the high-confidence mistakes in the class "
-        "figures, since confident errors are also where mislabelled test images hide.",
+        "The model is often confidently wrong: calibrate its confidence",
+        f"ECE {cal.ece:.3f} ({len(cal.reliability.counts)} bins); temperature T={cal.temperature:.2f} brings it "
+        f"to {cal.ece_after:.3f} on held-out halves; {n} errors at >= {OVERCONFIDENT:.0%} confidence "
+        f"({n} of {r.n_errors} errors, {_pct(n / r.n_errors)}). Mean confidence: {_pct(float(r.conf[r.wrong].mean()))} when wrong, {_pct(mean_right)} "
+        f"when right.",
+        f"Confidence is not yet a reliable error signal. Calibrate it: divide the logits by T={cal.temperature:.2f} "
+        "(temperature scaling, fitted on a held-out set), and consider label smoothing or mixup in training; "
+        "look at the high-confidence mistakes in the class figures, since confident errors are also where "
+        "mislabelled test images hide.",
         n / r.n_errors,
         n,
+        tuple(dict.fromkeys(int(r.cache.labels[i]) for i in cal.high_conf_errors))[:LIST_LIMIT],
+    )
+
+
+def _label_noise(r: _Run) -> Recommendation | None:
+    """Test images whose given label the model doubts (cache.diagnostics.suspects); each one is an error."""
+    sus = r.cache.diagnostics.suspects
+    n = len(sus)
+    if n < MIN_ERRORS:
+        return None
+    listed = "; ".join(
+        f"image {s.image} {s.given} → {s.suggested} ({_pct(s.p_given)} vs {_pct(s.p_suggested)})"
+        for s in sus.head(LIST_LIMIT).itertuples()
+    )
+    return Recommendation(
+        "label_noise",
+        "Some test labels look wrong: review the label suspects",
+        f"{_plural(n, 'image')} are label suspects: {n} of {r.n_errors} errors ({_pct(n / r.n_errors)}) where "
+        f"another class clears its own confidence threshold and gets more probability than the given label "
+        f"(confident learning). Largest margins: {listed}.",
+        "Review these images before trusting per-class numbers (label_suspects.csv, the Suspects view of "
+        "gradcam-tui): relabel or drop the wrong ones, and if many share a class pair, check the labelling "
+        "rule for those classes, in the training set too.",
+        n / r.n_errors,
+        n,
+        tuple(dict.fromkeys(int(x) for x in sus["given_id"]))[:LIST_LIMIT],
     )
 
 
@@ -363,6 +385,7 @@ def recommendations(cache: RunCache) -> list[Recommendation]:
         _mutual_pairs(r),
         _weak_classes(r),
         _overconfidence(r),
+        _label_noise(r),
     ]
     recs = [x for x in found if x is not None]
     return sorted(recs, key=lambda x: (-x.share_of_errors, x.key))

@@ -23,7 +23,7 @@ def _with_probs(cache, probs):
     """The same images and maps with other predictions."""
     probs = (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
     topk = np.argsort(-probs, axis=1, kind="stable")[:, : cache.topk_classes.shape[1]]
-    return replace(cache, probs=probs, topk_classes=topk.astype(np.int64), _analysis=None)
+    return replace(cache, probs=probs, topk_classes=topk.astype(np.int64), logits=None, _analysis=None, _diagnostics=None)
 
 
 @pytest.fixture
@@ -74,7 +74,9 @@ def test_no_errors_no_advice(cache):
         cam_true=cache.cam_true[keep],
         cam_topk=cache.cam_topk[keep],
         masks=cache.masks[keep],
+        logits=None if cache.logits is None else cache.logits[keep],
         _analysis=None,
+        _diagnostics=None,
     )
     assert recommendations(perfect) == []
     assert "too few to base any advice on" in recommendations_text(perfect)
@@ -93,7 +95,13 @@ def test_overconfidence_only_when_errors_are_confident(cache):
     rec = {r.key: r for r in recommendations(confident)}["overconfidence"]
     n = int(wrong.sum())
     assert rec.errors_addressed == n and rec.share_of_errors == 1.0
-    assert f"{n} of {n} errors (100.0%) were made with at least 90.0% confidence" in rec.evidence
+    assert f"{n} errors at >= 90% confidence ({n} of {n} errors, 100.0%)" in rec.evidence
+    cal = confident.diagnostics.calibration
+    assert rec.evidence.startswith(
+        f"ECE {cal.ece:.3f} (15 bins); temperature T={cal.temperature:.2f} brings it to {cal.ece_after:.3f} "
+        "on held-out halves;"
+    )
+    assert list(cal.high_conf_errors) and set(cal.high_conf_errors) == set(np.nonzero(wrong)[0])
 
 
 def test_background_attention_needs_a_difference_from_correct_answers(cache):
@@ -106,11 +114,41 @@ def test_background_attention_needs_a_difference_from_correct_answers(cache):
     corner = np.zeros((8, 8), np.float32)
     corner[6:, 6:] = 1.0
     cam_topk[wrong, 0] = corner
-    shifted = replace(cache, cam_topk=cam_topk, _analysis=None)
+    shifted = replace(cache, cam_topk=cam_topk, _analysis=None, _diagnostics=None)
     rec = {r.key: r for r in recommendations(shifted)}["background"]
     assert rec.errors_addressed == int(wrong.sum())
     assert "against 0.0% of correct predictions" in rec.evidence
     assert "on the object" in rec.evidence
+
+
+def test_label_noise_cites_the_suspects(cache):
+    sus = cache.diagnostics.suspects
+    assert len(sus) >= 5
+    rec = {r.key: r for r in recommendations(cache)}["label_noise"]
+    assert rec.errors_addressed == len(sus)
+    assert f"{len(sus)} images are label suspects" in rec.evidence
+    top = sus.iloc[0]
+    assert f"image {top['image']} {top['given']} → {top['suggested']}" in rec.evidence
+    assert int(top["given_id"]) in rec.classes
+
+
+def test_label_noise_silent_without_suspects(cache):
+    # every image confidently and correctly labelled: no class clears its threshold against the given label
+    probs = np.full(cache.probs.shape, 1e-3)
+    probs[np.arange(len(probs)), cache.labels] = 1.0
+    clean = _with_probs(cache, probs)
+    assert clean.diagnostics.suspects.empty
+    assert "label_noise" not in {r.key for r in recommendations(clean)}
+
+
+def test_background_uses_the_diagnostics_attention(cache):
+    from engine.attention import BACKGROUND_FLAG
+
+    wrong = cache.labels != cache.preds
+    off = cache.diagnostics.attention.background_focus > BACKGROUND_FLAG
+    rec = {r.key: r for r in recommendations(cache)}.get("background")
+    if rec is not None:
+        assert rec.errors_addressed == int(off[wrong].sum())
 
 
 def test_within_superclass_uses_the_analysis_share():

@@ -36,6 +36,10 @@ FIXED = [
     fn.PAIRS_CHART,
     fn.SUMMARY_TXT,
     fn.RECOMMENDATIONS_TXT,
+    fn.RELIABILITY_DIAGRAM,
+    fn.SUPERCLASS_CONFUSION,
+    fn.SUSPECTS_CSV,
+    fn.ATTENTION_CSV,
 ]
 HOSTILE = ["../x", "a/b", "ünï cødé", "<script>", "..", "", "猫", "/etc/passwd", "C:\\evil", "x" * 300]
 
@@ -72,7 +76,7 @@ def _expected_names(cache) -> set[str]:
 def test_every_file_is_written_and_returned(cache, written):
     out, paths = written
     expected = _expected_names(cache)
-    assert len(expected) == 7 + 8 + 5
+    assert len(expected) == 11 + 8 + 5
     assert {p.name for p in paths} == expected
     assert len(paths) == len(expected)  # no duplicates
     assert {p.name for p in out.iterdir()} == expected  # nothing else (no temp files) in the folder
@@ -363,6 +367,67 @@ def test_inside_refuses_escapes(tmp_path):
         fn.inside(tmp_path, "a/b.png")
 
 
+# ---------------------------------------------------------------- diagnosis files (issue 6)
+
+
+def test_suspects_csv_equals_diagnostics(cache, written):
+    out, _ = written
+    df = pd.read_csv(out / fn.SUSPECTS_CSV, keep_default_na=False)
+    sus = cache.diagnostics.suspects
+    assert len(df) == len(sus) > 0
+    assert df["rank"].tolist() == list(range(1, len(sus) + 1))
+    for col in ("image", "given_id", "suggested_id"):
+        assert df[col].tolist() == sus[col].tolist()
+    assert df["given"].tolist() == sus["given"].tolist() and df["suggested"].tolist() == sus["suggested"].tolist()
+    for col in ("p_given", "p_suggested", "margin", "threshold"):
+        assert np.allclose(df[col], sus[col], atol=1e-6)
+    assert (np.diff(df["margin"]) <= 1e-6).all()  # ranked, largest margin first
+
+
+def test_attention_csv_equals_diagnostics(cache, written):
+    out, _ = written
+    df = pd.read_csv(out / fn.ATTENTION_CSV)
+    apc = cache.diagnostics.attention_per_class
+    assert list(df.columns) == list(apc.columns) and len(df) == cache.num_classes
+    assert df["errors"].tolist() == apc["errors"].tolist()
+    for col in apc.columns[3:]:
+        assert np.allclose(df[col], apc[col], atol=1e-6, equal_nan=True), col
+
+
+def test_reliability_and_superclass_figures(cache, written):
+    out, _ = written
+    from engine.reports.diagnosis import calibration_title
+
+    cal = cache.diagnostics.calibration
+    title = calibration_title(cache)
+    assert f"ECE {cal.ece:.3f}" in title and f"T={cal.temperature:.2f}" in title and f"{cal.ece_after:.3f}" in title
+    for name in (fn.RELIABILITY_DIAGRAM, fn.SUPERCLASS_CONFUSION):
+        with Image.open(out / name) as im:
+            im.load()
+            assert im.size[0] >= 800 and im.size[1] >= 800
+        assert _rgb(out / name).std() > 10
+
+
+def test_summary_has_calibration_attention_and_suspects(cache, written):
+    out, _ = written
+    text = (out / fn.SUMMARY_TXT).read_text(encoding="utf-8")
+    d = cache.diagnostics
+    cal = d.calibration
+    for heading in ("Calibration", "Attention", "Label suspects"):
+        assert f"\n{heading}\n" in text
+    assert f"ECE (15 bins): {cal.ece:.4f}" in text and f"MCE: {cal.mce:.4f}" in text
+    assert f"NLL: {cal.nll:.4f}" in text and f"Brier: {cal.brier:.4f}" in text
+    t1, t2 = cal.temperature_folds
+    assert f"T = {t1:.3f} and {t2:.3f}" in text and f"ECE {cal.ece_after:.4f}" in text
+    assert f"Errors at >= 90% confidence: {len(cal.high_conf_errors)}" in text
+    assert f"doubts (confident-learning thresholds): {len(d.suspects)}" in text
+    for r in d.suspects.head(10).itertuples():
+        assert f"image {r.image}: {r.given} -> {r.suggested}" in text
+    apc = d.attention_per_class
+    top = apc[apc["errors"] > 0].sort_values("background_focus_errors", ascending=False).iloc[0]
+    assert f"   1. {top['class_name']}" in text.split("\nAttention\n")[1]
+
+
 # ---------------------------------------------------------------- rewriting, atomicity, parallelism
 
 
@@ -429,7 +494,9 @@ def _subset(cache, keep: np.ndarray):
         cam_true=cache.cam_true[keep],
         cam_topk=cache.cam_topk[keep],
         masks=None if cache.masks is None else cache.masks[keep],
+        logits=None if cache.logits is None else cache.logits[keep],
         _analysis=None,
+        _diagnostics=None,
     )
 
 
@@ -449,7 +516,9 @@ def test_perfect_run_and_empty_class(tmp_path):
 
 def test_run_without_superclasses(tmp_path):
     cache = replace(synthetic_cache(), superclass_names=None, class_to_superclass=None, _analysis=None)
-    write_reports(cache, tmp_path, progress=False, workers=1)
+    paths = write_reports(cache, tmp_path, progress=False, workers=1)
+    names = {p.name for p in paths}
+    assert fn.SUPERCLASS_CONFUSION not in names and fn.RELIABILITY_DIAGRAM in names
     df = pd.read_csv(tmp_path / fn.PER_CLASS_CSV, keep_default_na=False)
     assert (df["superclass"] == "").all()
     assert (pd.read_csv(tmp_path / fn.PAIRS_CSV, keep_default_na=False)["same_superclass"] == "").all()

@@ -32,6 +32,7 @@ from tui.views.class_view import ClassView
 from tui.views.classes import ClassesView
 from tui.views.pairs import PairsView
 from tui.views.recommendations import RecommendationsView
+from tui.views.suspects import SuspectsView
 from tui.widgets.example_strip import ExampleStrip
 from tui.widgets.half_block_image import HalfBlockImage
 from tui.widgets.image_panel import ImagePanel
@@ -125,7 +126,7 @@ def test_number_keys_reach_every_view(small_cache, tmp_path):
     async def go():
         app = GradCamApp(small_cache, out_dir=tmp_path)
         async with app.run_test(size=SIZE) as pilot:
-            for key, name in zip("23451", ("classes", "class", "pairs", "recommendations", "overview")):
+            for key, name in zip("234561", ("classes", "class", "pairs", "recommendations", "suspects", "overview")):
                 await pilot.press(key)
                 await pilot.pause()
                 assert app.active_view == name
@@ -334,6 +335,71 @@ def test_recommendations_view_survives_a_failing_engine(small_cache, tmp_path, m
     run(go())
 
 
+def test_suspects_view_lists_the_diagnostics_and_enter_shows_both_maps(small_cache, tmp_path):
+    sus = small_cache.diagnostics.suspects
+    assert len(sus) >= 2
+
+    async def go():
+        app = GradCamApp(small_cache, out_dir=tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("6")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            view = app.query_one("#suspects-view", SuspectsView)
+            table = view.query_one("#suspects-table")
+            assert table.display and table.row_count == len(sus)
+            assert not view.query("LoadingIndicator")
+            assert app.focused is table
+            for k, r in enumerate(sus.itertuples()):
+                row = [str(x) for x in table.get_row_at(k)]
+                assert row == [str(r.rank), str(r.image), r.given, r.suggested, pct(r.p_given), pct(r.p_suggested)]
+            await pilot.press("down", "enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            s = sus.iloc[1]
+            i = int(s["image"])
+            assert view.image == i
+            assert f"image {i}: given {s['given']}" in text_of(app.query_one("#suspect-caption"))
+            shown = panels(app)
+            assert [t for t, _, _ in shown[:2]] == ["Original", "Grad-CAM (given)"]
+            size = small_cache.images.shape[1:3]
+            expect = overlay_rgb(small_cache.images[i], display_cam(small_cache.cam_for(i, int(s["given_id"])), size))
+            assert np.array_equal(shown[1][2].rgb, expect)
+            if small_cache.cam_for(i, int(s["suggested_id"])) is None:
+                assert len(shown) == 2 and "no stored Grad-CAM" in text_of(app.query_one("#suspect-caption"))
+            else:
+                assert shown[2][0] == "Grad-CAM (suggested)" and s["suggested"] in shown[2][1]
+
+    run(go())
+
+
+def test_suspects_view_says_when_the_suggested_class_has_no_map(small_cache, tmp_path):
+    from dataclasses import replace
+
+    s = small_cache.diagnostics.suspects.iloc[0]
+    i, sug = int(s["image"]), int(s["suggested_id"])
+    topk = small_cache.topk_classes.copy()
+    # keep the given label's map (cam_true), drop the suggested class from this image's stored top-k
+    others = [c for c in range(small_cache.num_classes) if c != sug]
+    topk[i] = others[: topk.shape[1]]
+    cache = replace(small_cache, topk_classes=topk, _analysis=None)
+    assert cache.cam_for(i, sug) is None
+
+    async def go():
+        app = GradCamApp(cache, out_dir=tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("6")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert "no stored Grad-CAM for" in text_of(app.query_one("#suspect-caption"))
+            assert [t for t, _, _ in panels(app)] == ["Original", "Grad-CAM (given)"]
+
+    run(go())
+
+
 def test_help_lists_the_key_map_and_every_listed_key_is_bound(small_cache, tmp_path):
     bound = set()
     for cls in (GradCamApp, ClassesView, ClassView, PairsView):
@@ -486,9 +552,12 @@ def test_caches_without_superclasses_or_errors_still_work(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             boxes = " ".join(text_of(w) for w in app.query("#overview-grid Static"))
             assert "no superclasses" in boxes and "No misclassifications" in boxes
-            for key in "2345":
+            for key in "23456":
                 await pilot.press(key)
                 await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert app.query_one("#suspects-table").row_count == len(perfect.diagnostics.suspects)
             await pilot.press("4", "j", "w")
             await app.workers.wait_for_complete()
             assert "nothing is confused" in text_of(app.query_one("#pair-caption"))

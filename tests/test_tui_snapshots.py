@@ -13,7 +13,14 @@ from tests.tui_fakes import fake_recommendations
 from tui.app import GradCamApp
 
 SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
-VIEWS = {"overview": [], "classes": ["2"], "class": ["3"], "pairs": ["4"], "recommendations": ["5"]}
+VIEWS = {
+    "overview": [],
+    "classes": ["2"],
+    "class": ["3"],
+    "pairs": ["4"],
+    "recommendations": ["5"],
+    "suspects": ["6"],
+}
 
 FIXED_RECOMMENDATIONS = """# Recommendations
 
@@ -54,6 +61,21 @@ def test_class_view_other_target_and_example(snap_compare, small_cache, tmp_path
 def test_class_view_best_example(snap_compare, small_cache, tmp_path):
     app = GradCamApp(small_cache, out_dir=tmp_path)
     assert snap_compare(app, terminal_size=(120, 40), run_before=keys_then_settle(["3", "k"]))
+
+
+def test_suspects_view_with_an_image(snap_compare, small_cache, tmp_path):
+    """Enter on the second suspect: the image with the Grad-CAMs of the given and the suggested label."""
+
+    async def run_before(pilot) -> None:
+        await pilot.press("6")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("down", "enter")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    app = GradCamApp(small_cache, out_dir=tmp_path)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
 
 
 def test_help(snap_compare, small_cache, tmp_path):

@@ -1,4 +1,4 @@
-"""The gradcam-tui app: five views in tabs over one RunCache, number keys to switch, `w` to write PNGs.
+"""The gradcam-tui app: six views in tabs over one RunCache, number keys to switch, `w` to write PNGs.
 
 The app owns navigation only: views post tui.messages (OpenClass, OpenPair) and the app chooses the tab;
 views never reach into each other. Only the Overview is built at start-up; each other view is mounted the
@@ -26,14 +26,16 @@ from tui.views.classes import ClassesView
 from tui.views.overview import OverviewView
 from tui.views.pairs import PairsView
 from tui.views.recommendations import RecommendationsView
+from tui.views.suspects import SuspectsView
 
-VIEWS = ("overview", "classes", "class", "pairs", "recommendations")
-TAB_TITLES = ("1 Overview", "2 Classes", "3 Class", "4 Pairs", "5 Recommendations")
+VIEWS = ("overview", "classes", "class", "pairs", "recommendations", "suspects")
+TAB_TITLES = ("1 Overview", "2 Classes", "3 Class", "4 Pairs", "5 Recommendations", "6 Suspects")
 _WRITE_LOCK = threading.Lock()  # matplotlib is not thread-safe: one figure at a time
 
 
 class GradCamApp(App[None]):
-    """Browse one analysis run: overview, classes, a class's examples, confused pairs, recommendations."""
+    """Browse one analysis run: overview, classes, a class's examples, confused pairs, recommendations,
+    label suspects."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute, so subclasses elsewhere find it
     TITLE = "gradcam-tui"
@@ -45,6 +47,7 @@ class GradCamApp(App[None]):
         Binding("3", "show('class')", "Class", show=False),
         Binding("4", "show('pairs')", "Pairs", show=False),
         Binding("5", "show('recommendations')", "Recommendations", show=False),
+        Binding("6", "show('suspects')", "Suspects", show=False),
         Binding("w", "write_png", "Write PNG"),
         Binding("question_mark", "help", "Keys"),
         Binding("q", "quit", "Quit"),
@@ -83,6 +86,8 @@ class GradCamApp(App[None]):
             return PairsView(cache, id="pairs-view")
         if name == "recommendations":
             return RecommendationsView(cache, id="recommendations-view")
+        if name == "suspects":
+            return SuspectsView(cache, id="suspects-view")
         return OverviewView(cache, id="overview-view")
 
     async def ensure_view(self, name: str, class_id: int | None = None) -> tuple[Widget, bool]:
@@ -107,7 +112,7 @@ class GradCamApp(App[None]):
         self._focus_view(view)
 
     def _focus_view(self, view: Widget) -> None:
-        if isinstance(view, RecommendationsView):
+        if isinstance(view, (RecommendationsView, SuspectsView)):
             view.load()
         if hasattr(view, "focus_primary"):
             view.focus_primary()

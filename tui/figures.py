@@ -96,3 +96,17 @@ def pair_example_panels(cache: RunCache, i: int, true_cls: int, pred_cls: int) -
         cam_overlay(cache, i, pred_cls),
         difference(cache, i, true_cls, pred_cls),
     ]
+
+
+def suspect_panels(cache: RunCache, i: int, given: int, suggested: int) -> list[Panel]:
+    """Original | Grad-CAM of the given label | Grad-CAM of the suggested label (left out when the cache
+    stores no map of the suggested class for this image)."""
+    size = cache.images.shape[1:3]
+    out = [original(cache, i)]
+    for role, cls in (("given", given), ("suggested", suggested)):
+        cam = cache.cam_for(i, cls)
+        if cam is None:
+            continue
+        cam01 = display_cam(cam, size)
+        out.append(Panel(overlay_rgb(cache.images[i], cam01), cam01, f"Grad-CAM ({role})", _class_line(cache, i, cls)))
+    return out

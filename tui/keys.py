@@ -4,7 +4,7 @@ from __future__ import annotations
 
 # (where, keys, what)
 KEYMAP: list[tuple[str, str, str]] = [
-    ("anywhere", "1 2 3 4 5", "Overview · Classes · Class · Pairs · Recommendations"),
+    ("anywhere", "1 2 3 4 5 6", "Overview · Classes · Class · Pairs · Recommendations · Suspects"),
     ("anywhere", "tab / shift+tab", "move focus"),
     ("anywhere", "w", "write the PNG of the class or pair on screen"),
     ("anywhere", "?", "this key list"),
@@ -21,4 +21,5 @@ KEYMAP: list[tuple[str, str, str]] = [
     ("Pairs", "↑ ↓", "choose a pair"),
     ("Pairs", "j k", "next · previous example of the pair"),
     ("Pairs", "g  G", "open the true · predicted class"),
+    ("Suspects", "↑ ↓  Enter", "move · show the image with the Grad-CAMs of the given and suggested label"),
 ]

@@ -6,6 +6,7 @@
     safe_filename(name)                      the file-name fragment used for class names
 
 One module per file type: confusion (matrix PNG), tables (CSVs), html (interactive page), pairs_chart,
+diagnosis (reliability diagram, superclass confusion, label-suspect and attention CSVs),
 figures_class, figures_pairs, summary; the figures are composed by sheet (one image, Pillow text) from
 panels (engine.cam_display colours); filenames and atomic keep every write inside out_dir and all-or-nothing.
 

@@ -18,6 +18,10 @@ PAIRS_CSV = "most_confused_pairs.csv"
 PAIRS_CHART = "top_confused_pairs.png"
 SUMMARY_TXT = "analysis_summary.txt"
 RECOMMENDATIONS_TXT = "recommendations.txt"
+RELIABILITY_DIAGRAM = "reliability_diagram.png"
+SUPERCLASS_CONFUSION = "superclass_confusion.png"
+SUSPECTS_CSV = "label_suspects.csv"
+ATTENTION_CSV = "attention_per_class.csv"
 
 MAX_FRAGMENT = 60
 # the two families of per-class / per-pair figures, for clearing stale ones from an earlier run

@@ -7,11 +7,14 @@ from typing import Any
 
 from engine.analysis import LOW_CONFIDENCE_CORRECT, MISCLASSIFIED
 from engine.cache import RunCache
+from engine.calibration import HIGH_CONFIDENCE
 from engine.reports.atomic import write_text
 from engine.reports.formatting import pct
 
 WORST_CLASSES = 10
 BEST_CLASSES = 5
+TOP_SUSPECTS = 10
+BACKGROUND_CLASSES = 10
 
 
 def _heading(title: str) -> list[str]:
@@ -130,11 +133,69 @@ def summary_text(cache: RunCache) -> str:
                 f"{r.errors:>7} {r.errors_within_superclass:>7}"
             )
 
+    lines += diagnosis_lines(cache)
+
     lines += _heading("Run")
     for key, value in _flatten(cache.meta):
         lines.append(f"{key}: {value}")
     lines.append("")
     return "\n".join(lines)
+
+
+def calibration_lines(cache: RunCache) -> list[str]:
+    cal = cache.diagnostics.calibration
+    n_bins = len(cal.reliability.counts)
+    t1, t2 = cal.temperature_folds
+    n_hi = len(cal.high_conf_errors)
+    return [
+        f"ECE ({n_bins} bins): {cal.ece:.4f}   MCE: {cal.mce:.4f}   NLL: {cal.nll:.4f}   Brier: {cal.brier:.4f}",
+        f"Temperature scaling (fitted by NLL, 2-fold): T = {t1:.3f} and {t2:.3f} on the two halves, "
+        f"{cal.temperature:.3f} on all images",
+        f"Held-out after scaling: ECE {cal.ece_after:.4f}, NLL {cal.nll_after:.4f}",
+        f"Errors at >= {HIGH_CONFIDENCE:.0%} confidence: {n_hi}",
+    ]
+
+
+def attention_lines(cache: RunCache, n: int = BACKGROUND_CLASSES) -> list[str]:
+    d = cache.diagnostics
+    where = "off the object (data-set masks)" if d.attention.uses_masks else "in the outer ring of the image"
+    apc = d.attention_per_class
+    apc = apc[apc["errors"] > 0].sort_values(["background_focus_errors", "class_id"], ascending=[False, True],
+                                              kind="mergesort")
+    lines = [f"Background focus = share of the predicted-class Grad-CAM {where}."]
+    if apc.empty:
+        return lines + ["No misclassified images."]
+    width = min(28, max(len(s) for s in apc["class_name"].head(n)))
+    lines.append(f"Classes with the most background focus on errors (top {min(n, len(apc))}):")
+    for k, r in enumerate(apc.head(n).itertuples(), 1):
+        lines.append(
+            f"{k:>4}. {r.class_name:<{width}} {pct(r.background_focus_errors):>6} on errors, "
+            f"{pct(r.background_focus_correct):>6} when right; {r.errors} error{'s' if r.errors != 1 else ''}, "
+            f"{pct(r.errors_background_share)} of them mostly background"
+        )
+    return lines
+
+
+def suspect_lines(cache: RunCache, n: int = TOP_SUSPECTS) -> list[str]:
+    sus = cache.diagnostics.suspects
+    lines = [f"Images whose given label the model doubts (confident-learning thresholds): {len(sus)}"]
+    for r in sus.head(n).itertuples():
+        lines.append(
+            f"{r.rank:>4}. image {r.image}: {r.given} -> {r.suggested} "
+            f"(p {pct(r.p_given)} given, {pct(r.p_suggested)} suggested)"
+        )
+    return lines
+
+
+def diagnosis_lines(cache: RunCache) -> list[str]:
+    return [
+        *_heading("Calibration"),
+        *calibration_lines(cache),
+        *_heading("Attention"),
+        *attention_lines(cache),
+        *_heading("Label suspects"),
+        *suspect_lines(cache),
+    ]
 
 
 def write_summary(cache: RunCache, target: Path) -> Path:

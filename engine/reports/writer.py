@@ -22,6 +22,12 @@ from engine.recommendations import recommendations_text
 from engine.reports import filenames as fn
 from engine.reports.atomic import write_text
 from engine.reports.confusion import write_confusion_matrix
+from engine.reports.diagnosis import (
+    write_attention_csv,
+    write_reliability_diagram,
+    write_superclass_confusion,
+    write_suspects_csv,
+)
 from engine.reports.figures_class import write_class_figure
 from engine.reports.figures_pairs import TOP_PAIR_FIGURES, write_pair_figure
 from engine.reports.html import plotly_bundle, write_html
@@ -48,6 +54,10 @@ _FIXED: dict[str, tuple[str, Callable[[RunCache, Path], Path]]] = {
     "pairs_chart": (fn.PAIRS_CHART, write_pairs_chart),
     "per_class_csv": (fn.PER_CLASS_CSV, write_per_class_csv),
     "pairs_csv": (fn.PAIRS_CSV, write_pairs_csv),
+    "reliability": (fn.RELIABILITY_DIAGRAM, write_reliability_diagram),
+    "superclass_confusion": (fn.SUPERCLASS_CONFUSION, write_superclass_confusion),
+    "suspects_csv": (fn.SUSPECTS_CSV, write_suspects_csv),
+    "attention_csv": (fn.ATTENTION_CSV, write_attention_csv),
     "summary": (fn.SUMMARY_TXT, write_summary),
     "recommendations": (fn.RECOMMENDATIONS_TXT, lambda c, t: write_text(t, recommendations_text(c))),
 }
@@ -62,6 +72,10 @@ def run_task(cache: RunCache, out_dir: Path, task: Task) -> Path:
     return _single_file(cache, out_dir, kind)
 
 
+def _knows_superclasses(cache: RunCache) -> bool:
+    return cache.superclass_names is not None and cache.class_to_superclass is not None
+
+
 def plan(cache: RunCache) -> list[Task]:
     """Every file to write, slowest first so the pool stays busy to the end."""
     n_pairs = min(TOP_PAIR_FIGURES, len(cache.analysis.confused_pairs))
@@ -71,8 +85,12 @@ def plan(cache: RunCache) -> list[Task]:
         ("pairs_chart", 0),
         *(("pair", r) for r in range(1, n_pairs + 1)),
         *(("class", c) for c in range(cache.num_classes)),
+        ("reliability", 0),
+        *((("superclass_confusion", 0),) if _knows_superclasses(cache) else ()),
         ("per_class_csv", 0),
         ("pairs_csv", 0),
+        ("suspects_csv", 0),
+        ("attention_csv", 0),
         ("summary", 0),
         ("recommendations", 0),
     ]
@@ -146,7 +164,7 @@ class _Bar:
             self.progress.stop()
 
 
-HEAVY = ("confusion", "html", "pairs_chart", "pair", "class")
+HEAVY = ("confusion", "html", "pairs_chart", "pair", "class", "reliability", "superclass_confusion")
 
 
 def _start_pool(cache: RunCache, out_dir: Path, tasks: list[Task], workers: int):
@@ -164,11 +182,13 @@ def _start_pool(cache: RunCache, out_dir: Path, tasks: list[Task], workers: int)
 
 def write_reports(cache: RunCache, out_dir: Path, progress: bool = True, *, workers: int | None = None) -> list[Path]:
     """Write every report file into out_dir (created if needed) and return their paths in a fixed order:
-    confusion matrix, HTML, pair chart, pair figures, class figures, CSVs, summary, recommendations."""
+    confusion matrix, HTML, pair chart, pair figures, class figures, reliability diagram, superclass
+    confusion (when superclasses are known), CSVs, summary, recommendations."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tasks = plan(cache)
     cache.analysis  # computed once here, inherited by forked workers
+    cache.diagnostics  # calibration, attention, suspects: likewise (and shared by summary and recommendations)
     workers = default_workers() if workers is None else max(1, int(workers))
     workers = min(workers, len(tasks))
     results: dict[Task, Path] = {}

@@ -1,0 +1,101 @@
+"""The issue-6 diagnosis files, straight from cache.diagnostics: reliability_diagram.png,
+superclass_confusion.png, label_suspects.csv and attention_per_class.csv."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.cache import RunCache
+from engine.reports.atomic import write_text
+from engine.reports.mpl import new_figure, plain, save_figure
+from engine.reports.tables import to_csv_text
+
+SUSPECT_COLUMNS = ["rank", "image", "given_id", "given", "suggested_id", "suggested", "p_given", "p_suggested",
+                   "margin", "threshold"]
+BAR, GAP = "#4a7fb5", "#d95f02"
+
+
+def suspects_frame(cache: RunCache) -> pd.DataFrame:
+    """Ranked label suspects (largest margin first)."""
+    return cache.diagnostics.suspects[SUSPECT_COLUMNS].copy()
+
+
+def attention_frame(cache: RunCache) -> pd.DataFrame:
+    return cache.diagnostics.attention_per_class.copy()
+
+
+def write_suspects_csv(cache: RunCache, target: Path) -> Path:
+    return write_text(target, to_csv_text(suspects_frame(cache)))
+
+
+def write_attention_csv(cache: RunCache, target: Path) -> Path:
+    return write_text(target, to_csv_text(attention_frame(cache)))
+
+
+def calibration_title(cache: RunCache) -> str:
+    cal = cache.diagnostics.calibration
+    return (
+        f"Reliability diagram ({len(cal.reliability.counts)} bins): ECE {cal.ece:.3f} before; "
+        f"temperature T={cal.temperature:.2f} → held-out ECE {cal.ece_after:.3f}"
+    )
+
+
+def write_reliability_diagram(cache: RunCache, target: Path) -> Path:
+    rel = cache.diagnostics.calibration.reliability
+    fig = new_figure(10, 9, 100)
+    ax = fig.add_axes((0.1, 0.36, 0.85, 0.54))
+    hist = fig.add_axes((0.1, 0.08, 0.85, 0.2), sharex=ax)
+    lo, hi = rel.edges[:-1], rel.edges[1:]
+    width = hi - lo
+    centre = (lo + hi) / 2
+    has = rel.counts > 0
+    acc = np.where(has, np.nan_to_num(rel.accuracy), 0.0)
+    conf = np.where(has, np.nan_to_num(rel.confidence), centre)
+    ax.bar(lo, acc, width=width, align="edge", color=BAR, edgecolor="white", label="accuracy in bin")
+    gap_lo, gap_hi = np.minimum(acc, conf), np.maximum(acc, conf)
+    ax.bar(lo[has], (gap_hi - gap_lo)[has], bottom=gap_lo[has], width=width[has], align="edge", color=GAP,
+           alpha=0.35, edgecolor=GAP, hatch="//", label="gap to mean confidence")
+    ax.plot([0, 1], [0, 1], "--", color="0.3", linewidth=1.2, label="perfect calibration")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy", fontsize=12)
+    ax.legend(loc="upper left", fontsize=10, frameon=False)
+    ax.tick_params(labelbottom=False)
+    hist.bar(lo, rel.counts, width=width, align="edge", color="0.55", edgecolor="white")
+    top = max(int(rel.counts.max(initial=0)), 1)
+    for x, n in zip(centre, rel.counts):
+        if n:
+            hist.text(x, n, str(int(n)), ha="center", va="bottom", fontsize=8, color="0.2")
+    hist.set_ylim(0, top * 1.3)
+    hist.set_xlabel("confidence (top-1 probability)", fontsize=12)
+    hist.set_ylabel("images", fontsize=12)
+    for a in (ax, hist):
+        a.spines[["top", "right"]].set_visible(False)
+    fig.suptitle(calibration_title(cache), fontsize=13)
+    return save_figure(fig, target)
+
+
+def write_superclass_confusion(cache: RunCache, target: Path) -> Path:
+    m = cache.diagnostics.coarse_confusion
+    names = [plain(s) for s in (cache.superclass_names or [])]
+    n = len(names)
+    fig = new_figure(12, 11, 100)
+    ax = fig.add_axes((0.24, 0.22, 0.66, 0.68))
+    cax = fig.add_axes((0.92, 0.22, 0.015, 0.68))
+    img = ax.imshow(m, cmap="YlOrRd", interpolation="nearest")
+    fig.colorbar(img, cax=cax).set_label("images", fontsize=11)
+    size = float(np.clip(240 / max(n, 1), 7, 12))
+    ax.set_xticks(np.arange(n), names, rotation=90, fontsize=size)
+    ax.set_yticks(np.arange(n), names, fontsize=size)
+    ax.set_xlabel("Predicted superclass", fontsize=12)
+    ax.set_ylabel("True superclass", fontsize=12)
+    dark = 0.6 * max(int(m.max(initial=0)), 1)
+    for i, j in zip(*np.nonzero(m)):
+        ax.text(j, i, str(int(m[i, j])), ha="center", va="center", fontsize=size * 0.8,
+                color="white" if m[i, j] >= dark else "black")
+    total = max(int(m.sum()), 1)
+    fig.suptitle(f"Superclass confusion: {n} superclasses, superclass accuracy {np.trace(m) / total:.1%}", fontsize=14)
+    return save_figure(fig, target)
