@@ -659,3 +659,108 @@ def test_cache_on_disk_round_trips_into_the_app(small_cache, tmp_path):
             assert app.query_one(ClassView).class_id == worst_class(small_cache)
 
     run(go())
+
+
+# --- comparing two runs (gradcam-tui OLD NEW) -------------------------------------------------------------
+
+
+def test_compare_tab_lists_the_per_class_deltas_and_enter_opens_the_class(small_cache, tmp_path):
+    from engine.compare import compare
+    from tests.tui_fakes import better_cache
+    from tui.views.compare import CompareView
+
+    old, new = small_cache, better_cache(small_cache)
+    expected = compare(old, new)
+
+    async def go():
+        app = GradCamApp(new, out_dir=tmp_path, old_cache=old)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("7")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert app.active_view == "compare"
+            view = app.query_one(CompareView)
+            table = view.table
+            pc = expected.per_class.sort_values(["delta", "class_id"], kind="mergesort")
+            assert [int(k.value) for k in table.rows] == pc.class_id.tolist()  # worst regression first
+            assert pc.delta.iloc[0] < 0 < pc.delta.iloc[-1]
+            for i, r in enumerate(pc.itertuples(index=False)):
+                assert table.get_row_at(i) == [
+                    r.class_name, r.superclass, pct(r.accuracy_old), pct(r.accuracy_new), f"{r.delta * 100:+.1f}",
+                    str(r.fixed), str(r.broken),
+                ]
+            s = expected.summary
+            shown = text_of(app.query_one("#compare-summary"))
+            assert f"{pct(s['top1_old'])} → {pct(s['top1_new'])}" in shown
+            assert f"fixed {s['fixed']} · broken {s['broken']}" in shown
+            assert f"{s['ece_old']:.4f} → {s['ece_new']:.4f}" in shown
+            await pilot.press("r")  # reversed: best improvement first
+            await pilot.pause()
+            assert int(table.coordinate_to_cell_key((0, 0)).row_key.value) == int(pc.class_id.iloc[-1])
+            await pilot.press("s")  # next column: fixed
+            await pilot.pause()
+            assert "sorted by fixed" in text_of(app.query_one("#compare-sort"))
+            await pilot.press("r", "s", "s", "s", "s", "s", "s")  # back to delta, ascending
+            await pilot.pause()
+            await pilot.press("down", "enter")
+            await pilot.pause()
+            assert app.active_view == "class"
+            assert app.query_one(ClassView).class_id == int(pc.class_id.iloc[1])
+            assert app.query_one(ClassView).cache is new
+            await pilot.press("question_mark")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen) and "older" in app.export_screenshot()  # the Compare keys
+
+    run(go())
+
+
+def test_without_a_second_cache_there_is_no_compare_tab(small_cache, tmp_path):
+    from textual.widgets import TabPane
+
+    async def go():
+        app = GradCamApp(small_cache, out_dir=tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            assert "compare" not in [p.id for p in app.query(TabPane)]
+            await pilot.press("7")
+            await pilot.pause()
+            assert app.active_view == "overview"
+
+    run(go())
+
+
+def test_compare_keys_in_the_help_are_bound():
+    from tui.keys import COMPARE_KEYMAP
+    from tui.views.compare import CompareView
+
+    bound = {k for cls in (GradCamApp, CompareView) for b in cls.BINDINGS for k in b.key.split(",")}
+    for _, keys, _ in COMPARE_KEYMAP:
+        for k in keys.split():
+            if k not in ("↑", "↓", "Enter"):
+                assert k in bound, f"{k!r} is in the help but not bound"
+
+
+def test_compare_view_says_why_when_compare_fails_later(small_cache, tmp_path):
+    import dataclasses
+
+    other_pixels = dataclasses.replace(small_cache, images=small_cache.images[::-1].copy(), _analysis=None)
+
+    async def go():
+        app = GradCamApp(small_cache, out_dir=tmp_path, old_cache=other_pixels)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("7")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert "different images" in text_of(app.query_one("#compare-status"))
+
+    run(go())
+
+
+def test_two_incomparable_caches_exit_2_with_one_sentence(tmp_path, small_cache):
+    a = save_cache(small_cache, tmp_path / "a.npz")
+    b = save_cache(synthetic_cache(n_per_class=10), tmp_path / "b.npz")
+    out = _cli(str(a), str(b))
+    assert out.returncode == 2 and "Traceback" not in out.stderr + out.stdout
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not on the same test set" in lines[0]
+    out = _cli(str(a), str(tmp_path / "missing.npz"))
+    assert out.returncode == 2 and "No cache at" in out.stderr and "Traceback" not in out.stderr

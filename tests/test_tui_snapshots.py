@@ -87,3 +87,12 @@ def test_class_view_no_color(snap_compare, small_cache, tmp_path, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     app = GradCamApp(small_cache, out_dir=tmp_path)
     assert snap_compare(app, terminal_size=(80, 24), run_before=keys_then_settle(["3"]))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_compare_view(snap_compare, small_cache, tmp_path, size):
+    """gradcam-tui OLD NEW: the seventh tab, summary and per-class deltas (worst regression first)."""
+    from tests.tui_fakes import better_cache
+
+    app = GradCamApp(better_cache(small_cache), out_dir=tmp_path, old_cache=small_cache)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=keys_then_settle(["7"]))

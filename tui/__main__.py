@@ -1,4 +1,5 @@
 """`gradcam-tui [CACHE] [--out DIR]`: load the cache (one clear sentence and exit 2 if it cannot), then run.
+`gradcam-tui OLD NEW` browses NEW with a Compare tab against OLD; two caches not on the same test set exit 2.
 
 The cache is loaded before Textual is imported, so a bad path fails fast, and nothing here or below imports
 torch (checked by import-linter and by a test).
@@ -20,24 +21,54 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("cache", nargs="?", default=str(DEFAULT_CACHE), help=f"cache file (default: {DEFAULT_CACHE})")
     p.add_argument(
+        "new", nargs="?", default=None,
+        help="a second cache of a later run on the same test set: browse it, with a Compare tab against CACHE",
+    )
+    p.add_argument(
         "--out", type=Path, default=None, help="folder for PNGs written with `w` (default: the cache's folder)"
     )
     return p.parse_args(argv)
+
+
+def not_comparable(old, new) -> str | None:
+    """Why two caches cannot be compared, from the cheap checks (image count, labels, class names), or None.
+    engine.compare.compare() also checks the pixels; the Compare view shows that message if it fails there."""
+    import numpy as np
+
+    if old.num_images != new.num_images or not np.array_equal(old.labels, new.labels):
+        return (
+            f"The two caches are not on the same test set ({old.num_images} vs {new.num_images} images, "
+            "or other labels); compare two runs of the same data set."
+        )
+    if list(old.class_names) != list(new.class_names):
+        return "The two caches use different class names; compare two runs of the same data set."
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from engine.cache import CacheError, load_cache
 
+    paths = [args.cache] + ([args.new] if args.new else [])
     try:
-        cache = load_cache(args.cache)
+        caches = [load_cache(p) for p in paths]
     except CacheError as exc:
         print(f"gradcam-tui: {exc}", file=sys.stderr)
         raise SystemExit(2)
+    old = None
+    if len(caches) == 2:
+        old = caches[0]
+        why = not_comparable(old, caches[1])
+        if why:
+            print(f"gradcam-tui: {why}", file=sys.stderr)
+            raise SystemExit(2)
     from tui.app import GradCamApp
 
-    cache_path = Path(args.cache)
-    GradCamApp(cache, out_dir=args.out or cache_path.parent, cache_path=cache_path).run()
+    cache_path = Path(paths[-1])
+    GradCamApp(
+        caches[-1], out_dir=args.out or cache_path.parent, cache_path=cache_path,
+        old_cache=old, old_path=paths[0] if old is not None else None,
+    ).run()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """The gradcam-tui app: six views in tabs over one RunCache, number keys to switch, `w` to write PNGs.
+Started with a second, older cache (`gradcam-tui OLD NEW`) it adds a seventh tab, Compare (key 7).
 
 The app owns navigation only: views post tui.messages (OpenClass, OpenPair) and the app chooses the tab;
 views never reach into each other. Only the Overview is built at start-up; each other view is mounted the
@@ -23,6 +24,7 @@ from tui.messages import FigureWritten, OpenClass, OpenPair
 from tui.screens.help import HelpScreen
 from tui.views.class_view import ClassView
 from tui.views.classes import ClassesView
+from tui.views.compare import CompareView
 from tui.views.overview import OverviewView
 from tui.views.pairs import PairsView
 from tui.views.recommendations import RecommendationsView
@@ -30,6 +32,7 @@ from tui.views.suspects import SuspectsView
 
 VIEWS = ("overview", "classes", "class", "pairs", "recommendations", "suspects")
 TAB_TITLES = ("1 Overview", "2 Classes", "3 Class", "4 Pairs", "5 Recommendations", "6 Suspects")
+COMPARE_VIEW, COMPARE_TITLE = "compare", "7 Compare"  # a seventh tab, only when started with two caches
 _WRITE_LOCK = threading.Lock()  # matplotlib is not thread-safe: one figure at a time
 
 
@@ -48,23 +51,42 @@ class GradCamApp(App[None]):
         Binding("4", "show('pairs')", "Pairs", show=False),
         Binding("5", "show('recommendations')", "Recommendations", show=False),
         Binding("6", "show('suspects')", "Suspects", show=False),
+        Binding("7", "show('compare')", "Compare", show=False),
         Binding("w", "write_png", "Write PNG"),
         Binding("question_mark", "help", "Keys"),
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, cache: RunCache, out_dir: Path | str = ".", cache_path: Path | str | None = None) -> None:
+    def __init__(
+        self,
+        cache: RunCache,
+        out_dir: Path | str = ".",
+        cache_path: Path | str | None = None,
+        old_cache: RunCache | None = None,
+        old_path: Path | str | None = None,
+    ) -> None:
+        """`cache` is the run browsed; with `old_cache` (an earlier run on the same test set) a Compare tab
+        shows what changed from it to `cache`."""
         super().__init__()
         self.cache = cache
+        self.old_cache = old_cache
+        self.old_path = Path(old_path) if old_path else None
         self.out_dir = Path(out_dir)
         self.cache_path = Path(cache_path) if cache_path else None
         self.written: list[Path] = []
         if cache_path:
             self.sub_title = str(cache_path)
+            if old_path:
+                self.sub_title = f"{old_path} → {cache_path}"
+
+    @property
+    def views(self) -> tuple[str, ...]:
+        return VIEWS + ((COMPARE_VIEW,) if self.old_cache is not None else ())
 
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="overview"):
-            for name, title in zip(VIEWS, TAB_TITLES):
+            titles = TAB_TITLES + ((COMPARE_TITLE,) if self.old_cache is not None else ())
+            for name, title in zip(self.views, titles):
                 with TabPane(title, id=name):
                     if name == "overview":
                         yield OverviewView(self.cache, id="overview-view")
@@ -88,6 +110,10 @@ class GradCamApp(App[None]):
             return RecommendationsView(cache, id="recommendations-view")
         if name == "suspects":
             return SuspectsView(cache, id="suspects-view")
+        if name == COMPARE_VIEW and self.old_cache is not None:
+            old_name = str(self.old_path) if self.old_path else "old"
+            new_name = str(self.cache_path) if self.cache_path else "new"
+            return CompareView(self.old_cache, cache, old_name, new_name, id="compare-view")
         return OverviewView(cache, id="overview-view")
 
     async def ensure_view(self, name: str, class_id: int | None = None) -> tuple[Widget, bool]:
@@ -107,6 +133,9 @@ class GradCamApp(App[None]):
         return self.query_one(f"#{name}-view")
 
     async def action_show(self, name: str) -> None:
+        if name not in self.views:  # 7 without a second cache
+            self.notify("Start with two caches (gradcam-tui OLD NEW) to compare runs.", severity="warning")
+            return
         view, _ = await self.ensure_view(name)
         self.query_one(TabbedContent).active = name
         self._focus_view(view)

@@ -23,3 +23,10 @@ KEYMAP: list[tuple[str, str, str]] = [
     ("Pairs", "g  G", "open the true · predicted class"),
     ("Suspects", "↑ ↓  Enter", "move · show the image with the Grad-CAMs of the given and suggested label"),
 ]
+
+# Shown in the key list only when the app was started with two caches (gradcam-tui OLD NEW).
+COMPARE_KEYMAP: list[tuple[str, str, str]] = [
+    ("anywhere", "7", "Compare: this run against the older cache"),
+    ("Compare", "s  r", "cycle the sort column · reverse it (or click a header)"),
+    ("Compare", "↑ ↓  Enter", "move · open the class in the Class view of the new run"),
+]

@@ -9,21 +9,22 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from tui.keys import KEYMAP
+from tui.keys import COMPARE_KEYMAP, KEYMAP
 
 
-def keymap_table() -> Table:
+def keymap_table(compare: bool = False) -> Table:
     t = Table(box=None, padding=(0, 1), show_header=True, header_style="bold")
     t.add_column("view", style="dim", no_wrap=True)
     t.add_column("keys", style="bold", no_wrap=True)
     t.add_column("does")
-    for where, keys, what in KEYMAP:
+    rows = KEYMAP + (COMPARE_KEYMAP if compare else [])
+    for where, keys, what in rows:
         t.add_row(where, keys, what)
     return t
 
 
 class HelpScreen(ModalScreen[None]):
-    """Shows tui.keys.KEYMAP."""
+    """Shows tui.keys.KEYMAP (and COMPARE_KEYMAP when the app compares two runs)."""
 
     DEFAULT_CSS = """
     HelpScreen {
@@ -49,7 +50,8 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def compose(self) -> ComposeResult:
-        box = VerticalScroll(Static(keymap_table(), id="keymap"))
+        compare = getattr(self.app, "old_cache", None) is not None
+        box = VerticalScroll(Static(keymap_table(compare), id="keymap"))
         box.border_title = "gradcam-tui keys"
         box.border_subtitle = "? / Esc: close"
         yield box
