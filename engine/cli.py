@@ -72,7 +72,9 @@ def run(
             from engine.demo.net import DEMO_MEAN, DEMO_STD, DEMO_TARGET_LAYER
 
             dataset = load_data("demo")
-            net, model_meta = load_demo_model(), {"arch": "demo_net", "checkpoint": "embedded demo model"}
+            from engine.demo import demo_model_meta
+
+            net, model_meta = load_demo_model(), demo_model_meta()
             mean, std, target_layer = DEMO_MEAN, DEMO_STD, target_layer or DEMO_TARGET_LAYER
         else:
             from engine.models import load_model

@@ -1,0 +1,225 @@
+"""The offline demo: a procedural world whose truth is known, a small model trained on it, and the same
+pipeline as `gradcam-batch run`, followed by Grad-CAM measured against the object masks.
+
+    world   make_world(split, n_per_class, seed) -> ImageSet (with masks); what is planted, as constants
+    net     DemoNet, DEMO_TARGET_LAYER, DEMO_MEAN, DEMO_STD
+    train   train_demo_net, load_demo_model (shipped checkpoint weights/demo_net.pt, or trained and cached)
+    truth   pointing game and background focus from masks (torch-free), and the demo's findings
+
+Importing this package imports no torch; run_demo does, when called.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from engine.cache import RunCache
+    from engine.demo.truth import BackgroundFocus, DemoFindings
+
+MIN_ERRORS_FOR_RANKING = 5  # classes with fewer errors are listed but not ranked by background focus
+
+
+def ranked_by_background_focus(bg: "BackgroundFocus") -> list[int]:
+    """Classes by descending background-focus share of their errors; classes in fewer than
+    MIN_ERRORS_FOR_RANKING errors come last (a share of 1 of 1 says little)."""
+    share = np.nan_to_num(bg.share, nan=-1.0)
+    rankable = bg.errors >= MIN_ERRORS_FOR_RANKING
+    return sorted(range(len(share)), key=lambda c: (not rankable[c], -share[c], c))
+
+
+def demo_model_meta() -> dict[str, Any]:
+    """The `model` block of the cache metadata for the demo model."""
+    from engine.demo.net import DEMO_ARCH
+    from engine.demo.train import demo_checkpoint_path, file_sha256
+
+    path = demo_checkpoint_path()
+    return {
+        "arch": DEMO_ARCH,
+        "checkpoint": str(path) if path.exists() else "demo model trained at run time",
+        "checkpoint_sha256": file_sha256(path) if path.exists() else "",
+        "trained_on": "demo world, train split (engine.demo.train)",
+    }
+
+
+def run_demo(
+    out_dir: Path,
+    console: Console | None = None,
+    *,
+    n_per_class: int | None = None,
+    write_reports: bool = True,
+    device: str | None = None,
+    progress_console: Console | None = None,
+) -> "RunCache":
+    """Generate the test world, get the demo model, run the `run` pipeline (same cache, same reports), then
+    print what Grad-CAM and the predictions reveal about the planted patterns, measured against the truth."""
+    from engine.demo.net import DEMO_MEAN, DEMO_STD, DEMO_TARGET_LAYER
+    from engine.demo.train import load_demo_model
+    from engine.demo.truth import measure
+    from engine.demo.world import CLASS_NAMES, LOOKALIKE_PAIRS, TEST_PER_CLASS, make_world, world_backgrounds
+    from engine.pipeline import analyse_model, check_output_folder, print_summary
+    from engine.progress import progress_bar
+
+    console = console or Console(highlight=False, soft_wrap=True)
+    bars = progress_console or Console(stderr=True, highlight=False, soft_wrap=True)
+    out_dir = Path(out_dir)
+    check_output_folder(out_dir)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    n = (n_per_class or TEST_PER_CLASS) * len(CLASS_NAMES)
+    with progress_bar("Generating the demo world", n, bars) as advance:
+        world = make_world("test", n_per_class=n_per_class, on_progress=advance)
+    timings["world"] = time.perf_counter() - started
+
+    t0 = time.perf_counter()
+    with ExitStack() as stack:
+        model = load_demo_model(progress=_lazy_bar(stack, bars), log=lambda msg: bars.print(f"[yellow]{msg}[/]"))
+    timings["model"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    cache = analyse_model(
+        world, model, mean=DEMO_MEAN, std=DEMO_STD, target_layer=DEMO_TARGET_LAYER,
+        model_meta=demo_model_meta(), device=device, out_dir=out_dir, write_reports=write_reports,
+        console=bars,
+    )
+    timings["pipeline"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    findings = measure(cache, LOOKALIKE_PAIRS)
+    timings["truth"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - started
+
+    print_summary(cache, console, out_dir / "cache.npz")
+    print_findings(
+        findings, cache.class_names, console,
+        backgrounds=world_backgrounds("test", n_per_class), labels=cache.labels, preds=cache.preds,
+    )
+    console.print(
+        "Demo time: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items() if k != "total")
+        + f"; total {timings['total']:.1f} s"
+        + ("" if write_reports else " (reports skipped)")
+    )
+    console.print(f"Browse it with: gradcam-tui {out_dir / 'cache.npz'}")
+    return cache
+
+
+def _lazy_bar(stack: ExitStack, console: Console) -> Callable[[str, int, int], None]:
+    """A progress callback that opens a bar only if it is ever called (training happens only without weights)."""
+    from engine.progress import make_progress
+
+    state: dict[str, Any] = {}
+
+    def update(what: str, done: int, total: int) -> None:
+        if "progress" not in state:
+            state["progress"] = stack.enter_context(make_progress(console))
+            state["task"] = state["progress"].add_task(what, total=total, rate="")
+        state["progress"].update(state["task"], completed=done, description=what)
+
+    return update
+
+
+def _pct(x: float, digits: int = 1) -> str:
+    return "n/a" if x != x else f"{100 * x:.{digits}f}%"
+
+
+def print_findings(
+    f: "DemoFindings",
+    class_names: list[str],
+    console: Console,
+    backgrounds: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    preds: np.ndarray | None = None,
+) -> None:
+    """The planted patterns next to what was measured. With the test images' backgrounds (and labels and
+    predictions) it also shows the shortcut itself: the spurious class's accuracy on and off its background."""
+    from engine.demo.truth import CONFIDENT
+    from engine.demo.world import (
+        BACKGROUNDS,
+        LOOKALIKE_PAIRS,
+        SPURIOUS_BACKGROUND,
+        SPURIOUS_CLASS,
+        SPURIOUS_TRAIN_RATE,
+    )
+
+    def verdict(cond: bool, text: str) -> None:
+        console.print(("   [green]found:[/] " if cond else "   [red]not found:[/] ") + text)
+
+    console.print()
+    console.print("[bold]Measured against the demo world's truth[/] (object masks, planted patterns)")
+    console.print(
+        f"Pointing game, correct predictions: {_pct(f.pointing_game_correct)} of {f.num_correct} Grad-CAM "
+        "peaks (true class) fall on the object"
+    )
+
+    # 1. look-alikes
+    lead = next((i for i, p in enumerate(f.top_pairs) if not p.lookalike), len(f.top_pairs))
+    found = {(min(p.true_id, p.pred_id), max(p.true_id, p.pred_id)) for p in f.top_pairs if p.lookalike}
+    table = Table(title="1. Look-alikes: the most confused pairs", title_justify="left", show_edge=False, pad_edge=False)
+    table.add_column("#", justify="right")
+    table.add_column("true", no_wrap=True)
+    table.add_column("predicted", no_wrap=True)
+    table.add_column("errors", justify="right")
+    table.add_column("conf", justify="right")
+    table.add_column("planted", no_wrap=True)
+    for rank, p in enumerate(f.top_pairs, 1):
+        table.add_row(str(rank), class_names[p.true_id], class_names[p.pred_id], str(p.count),
+                      f"{p.mean_confidence:.2f}", "look-alike" if p.lookalike else "")
+    console.print(table)
+    verdict(lead >= len(LOOKALIKE_PAIRS) and len(found) == len(LOOKALIKE_PAIRS),
+            f"the top {lead} pairs are planted look-alikes; {len(found)} of the {len(LOOKALIKE_PAIRS)} planted "
+            f"pairs are in the top {len(f.top_pairs)}")
+
+    # 2. spurious background
+    bg = f.background
+    order = ranked_by_background_focus(bg)
+    s = SPURIOUS_CLASS
+    console.print(
+        f"[bold]2. Spurious background[/]: {class_names[s]} was trained on {BACKGROUNDS[SPURIOUS_BACKGROUND]} "
+        f"{SPURIOUS_TRAIN_RATE:.0%} of the time; test backgrounds are balanced"
+    )
+    if backgrounds is not None and labels is not None and preds is not None:
+        on = backgrounds == SPURIOUS_BACKGROUND
+        mine = labels == s
+        right = labels == preds
+        console.print(
+            f"   {class_names[s]} accuracy: {_pct(right[mine & on].mean())} on {BACKGROUNDS[SPURIOUS_BACKGROUND]}, "
+            f"{_pct(right[mine & ~on].mean())} elsewhere; other classes on {BACKGROUNDS[SPURIOUS_BACKGROUND]} "
+            f"called {class_names[s]}: {int((~mine & on & (preds == s)).sum())} of {int((~mine & on).sum())}"
+        )
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("class", no_wrap=True)
+    table.add_column("errors", justify="right")
+    table.add_column("bg focus", justify="right")
+    table.add_column("missed", justify="right")
+    table.add_column("false alarms", justify="right")
+    table.add_column("pointing", justify="right")
+    for c in order[:6]:
+        table.add_row(
+            class_names[c] + (" *" if c == s else ""), str(bg.errors[c]), _pct(bg.share[c], 0),
+            f"{bg.missed_background[c]}/{bg.missed[c]}", f"{bg.false_alarms_background[c]}/{bg.false_alarms[c]}",
+            _pct(f.pointing_game_correct_per_class[c], 0),
+        )
+    console.print(table)
+    console.print(
+        "   bg focus: share of the errors involving the class (missed: it is the truth; false alarms: it is the "
+        "prediction) in which the class's own Grad-CAM is denser off the object than on it; pointing: pointing "
+        f"game of its correct predictions; * planted; ranked among classes in >= {MIN_ERRORS_FOR_RANKING} errors"
+    )
+    verdict(order[0] == s, f"highest background-focus share of errors: {class_names[order[0]]}")
+
+    # 3. over-confidence
+    console.print(
+        f"[bold]3. Over-confidence[/] (trained without label smoothing): {f.confident_errors} of {f.num_errors} "
+        f"errors ({_pct(f.confident_errors / max(f.num_errors, 1))}) at >= {CONFIDENT:.0%} confidence, "
+        f"{f.confident_lookalike_errors} of them between look-alikes"
+    )
+    verdict(f.confident_errors > 0, f"{f.confident_errors} over-confident errors")
