@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from engine.analysis import Analysis, analyse
+from engine.atomic import atomic_path
 from engine.errors import UserError
 
 SCHEMA_VERSION = 1
@@ -134,19 +134,9 @@ def save_cache(cache: RunCache, path: str | os.PathLike) -> Path:
         members["masks"] = np.asarray(cache.masks, dtype=bool)
     if cache.logits is not None:
         members["logits"] = np.asarray(cache.logits, dtype=np.float32)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
             np.savez(fh, **members)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
     return path
 
 

@@ -118,3 +118,14 @@ def test_cam_lookup_by_class(small_cache):
         np.testing.assert_array_equal(small_cache.cam_for(i, pred), small_cache.cam_topk[i, 0])
     absent = next(c for c in range(small_cache.num_classes) if c not in small_cache.cam_classes(i))
     assert small_cache.cam_for(i, absent) is None
+
+
+def test_written_files_get_the_usual_permissions(tmp_path, small_cache):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = save_cache(small_cache, tmp_path / "cache.npz")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600: caches and reports get shared
