@@ -289,15 +289,14 @@ def test_small_demo_end_to_end(small_demo):
     loaded = load_cache(out / "cache.npz")
     assert loaded.masks is not None and loaded.meta["model"]["arch"] == net.DEMO_ARCH
     assert "Pointing game" in text and "look-alike" in text and "confidence" in text
-    assert (out / "analysis_summary.txt").exists() or not _reports_available()
+    assert (out / "analysis_summary.txt").exists()
 
 
-def _reports_available() -> bool:
-    try:
-        import engine.reports  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def test_small_demo_reports_are_complete_and_agree_with_the_cache(small_demo):
+    from tests.report_checks import check_report_folder
+
+    out = small_demo[2]
+    check_report_folder(out, load_cache(out / "cache.npz"))
 
 
 def test_demo_data_is_available_to_run():

@@ -29,7 +29,7 @@ def resnet56_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("r56")
     proc = run_batch(
         "run", "--data", str(shared / "cifar100"), "--arch", "cifar_resnet56",
-        "--checkpoint", str(shared / "models" / "chenyaofo_cifar100_resnet56.pth"), "--out", str(out), "--no-reports",
+        "--checkpoint", str(shared / "models" / "chenyaofo_cifar100_resnet56.pth"), "--out", str(out),
     )
     return proc, out
 
@@ -63,6 +63,13 @@ def test_resnet56_cache_is_complete_and_self_consistent(resnet56_run):
         n_wrong = kinds.count(0)
         assert conf[:n_wrong] == sorted(conf[:n_wrong], reverse=True)
         assert all(cache.labels[i] == c for i, _ in picks)
+
+
+def test_resnet56_reports_are_complete_and_agree_with_the_cache(resnet56_run):
+    from tests.report_checks import check_report_folder
+
+    _, out = resnet56_run
+    check_report_folder(out, load_cache(out / "cache.npz"))
 
 
 def test_resnet20_reproduces_published_accuracy(tmp_path):
