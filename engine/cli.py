@@ -6,7 +6,6 @@ Problems the user can fix are one sentence on stderr and exit code 2; Ctrl-C lea
 from __future__ import annotations
 
 import signal
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional, Tuple

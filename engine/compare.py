@@ -111,10 +111,10 @@ def summary_text(cmp: Comparison, old_name: str, new_name: str, top: int = 10) -
         f"Grad-CAM on errors, background focus: {s['background_focus_errors_old']:.3f} -> {s['background_focus_errors_new']:.3f}; "
         f"diffuseness (all images): {s['diffuseness_old']:.3f} -> {s['diffuseness_new']:.3f}",
         "",
-        f"Classes that improved most:",
+        "Classes that improved most:",
         *[f"  {r.class_name:<22} {r.accuracy_old * 100:5.1f}% -> {r.accuracy_new * 100:5.1f}% ({r.delta * 100:+.1f}; fixed {r.fixed}, broken {r.broken})"
           for r in pc[::-1].head(top).itertuples()],
-        f"Classes that got worse most:",
+        "Classes that got worse most:",
         *[f"  {r.class_name:<22} {r.accuracy_old * 100:5.1f}% -> {r.accuracy_new * 100:5.1f}% ({r.delta * 100:+.1f}; fixed {r.fixed}, broken {r.broken})"
           for r in pc.head(top).itertuples()],
     ]

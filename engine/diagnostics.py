@@ -5,7 +5,6 @@ figures per image / class / confused pair, label suspects and the superclass (co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd

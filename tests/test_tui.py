@@ -403,8 +403,9 @@ def test_suspects_view_says_when_the_suggested_class_has_no_map(small_cache, tmp
 def test_help_lists_the_key_map_and_every_listed_key_is_bound(small_cache, tmp_path):
     bound = set()
     for cls in (GradCamApp, ClassesView, ClassView, PairsView):
-        for b in cls.BINDINGS:
-            bound.update(b.key.split(","))
+        for klass in cls.__mro__:  # bindings are inherited (e.g. sorting from SortableClassTable)
+            for b in klass.__dict__.get("BINDINGS", []):
+                bound.update(b.key.split(","))
     named = {"?": "question_mark", "/": "slash", "]": "right_square_bracket", "[": "left_square_bracket"}
     named.update({"→": "right", "←": "left"})
     for _, keys, _ in KEYMAP:

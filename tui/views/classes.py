@@ -10,13 +10,12 @@ import pandas as pd
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
 from textual.reactive import reactive
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from engine.cache import RunCache
-from tui.messages import OpenClass
 from tui.model import pct
+from tui.views.class_table import SortableClassTable
 
 # (header, frame column used for sorting)
 COLUMNS = [
@@ -36,8 +35,11 @@ def classes_frame(cache: RunCache) -> pd.DataFrame:
     return df
 
 
-class ClassesView(Vertical):
+class ClassesView(SortableClassTable):
     """Filter box, table, and a status line saying how it is sorted and how many classes match."""
+
+    COLUMNS = COLUMNS
+    TABLE_ID = "classes-table"
 
     DEFAULT_CSS = """
     ClassesView > Input {
@@ -62,13 +64,9 @@ class ClassesView(Vertical):
 
     BINDINGS = [
         Binding("slash", "filter", "Filter"),
-        Binding("s", "cycle_sort", "Sort column"),
-        Binding("r", "reverse_sort", "Reverse"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
-    sort_column: reactive[int] = reactive(0)
-    sort_reverse: reactive[bool] = reactive(False)
     filter_text: reactive[str] = reactive("")
 
     def __init__(self, cache: RunCache, **kwargs) -> None:
@@ -78,64 +76,30 @@ class ClassesView(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="/ filter classes by name", id="classes-filter")
-        table: DataTable = DataTable(id="classes-table", cursor_type="row", zebra_stripes=True)
-        for header, _ in COLUMNS:
-            table.add_column(header, key=header)
-        yield table
+        yield self.make_table()
         yield Static(id="classes-status")
 
     def on_mount(self) -> None:
         self.refill()
 
-    @property
-    def table(self) -> DataTable:
-        return self.query_one("#classes-table", DataTable)
-
     def visible_frame(self) -> pd.DataFrame:
         df = self.frame
         if self.filter_text:
             df = df[df["class_name"].str.contains(self.filter_text, case=False, regex=False)]
-        key = COLUMNS[self.sort_column][1]
-        return df.sort_values([key, "class_id"], ascending=[not self.sort_reverse, True], kind="mergesort")
+        return self.sorted_frame(df)
 
-    def refill(self) -> None:
-        table = self.table
-        keep = self.highlighted_class()
-        df = self.visible_frame()
-        table.clear()
-        for r in df.itertuples(index=False):
-            wrong = f"{r.top_wrong_prediction} ({r.top_wrong_count})" if r.top_wrong_prediction else ""
-            table.add_row(
-                str(r.class_id), r.class_name, r.superclass, pct(r.accuracy), str(r.errors), wrong, key=str(r.class_id)
-            )
-        if keep is not None and str(keep) in table.rows:
-            table.move_cursor(row=table.get_row_index(str(keep)), animate=False)
-        arrow = "↓" if self.sort_reverse else "↑"
-        shown = f"{len(df)} of {len(self.frame)} classes"
+    def row_cells(self, r) -> list[str]:
+        wrong = f"{r.top_wrong_prediction} ({r.top_wrong_count})" if r.top_wrong_prediction else ""
+        return [str(r.class_id), r.class_name, r.superclass, pct(r.accuracy), str(r.errors), wrong]
+
+    def update_status(self, shown: pd.DataFrame, arrow: str) -> None:
+        text = f"{len(shown)} of {len(self.frame)} classes"
         if self.filter_text:
-            shown += f" matching “{self.filter_text}”"
+            text += f" matching “{self.filter_text}”"
         self.query_one("#classes-status", Static).update(
-            f"{shown} · sorted by {COLUMNS[self.sort_column][0]} {arrow} · "
+            f"{text} · sorted by {COLUMNS[self.sort_column][0]} {arrow} · "
             "s sort · r reverse · / filter · Enter open"
         )
-
-    def highlighted_class(self) -> int | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
-        return int(key.value) if key.value is not None else None
-
-    def focus_primary(self) -> None:
-        self.table.focus()
-
-    def watch_sort_column(self) -> None:
-        if self.is_mounted:
-            self.refill()
-
-    def watch_sort_reverse(self) -> None:
-        if self.is_mounted:
-            self.refill()
 
     def watch_filter_text(self) -> None:
         if self.is_mounted:
@@ -143,12 +107,6 @@ class ClassesView(Vertical):
 
     def action_filter(self) -> None:
         self.query_one(Input).focus()
-
-    def action_cycle_sort(self) -> None:
-        self.sort_column = (self.sort_column + 1) % len(COLUMNS)
-
-    def action_reverse_sort(self) -> None:
-        self.sort_reverse = not self.sort_reverse
 
     def action_clear_filter(self) -> None:
         self.query_one(Input).value = ""
@@ -161,15 +119,3 @@ class ClassesView(Vertical):
     @on(Input.Submitted)
     def _filter_done(self) -> None:
         self.table.focus()
-
-    @on(DataTable.HeaderSelected)
-    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
-        if event.column_index == self.sort_column:
-            self.sort_reverse = not self.sort_reverse
-        else:
-            self.sort_column = event.column_index
-
-    @on(DataTable.RowSelected)
-    def _open(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        self.post_message(OpenClass(int(event.row_key.value)))

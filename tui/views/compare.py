@@ -9,16 +9,14 @@ images (calibration and attention of both caches), so it runs in a thread behind
 from __future__ import annotations
 
 import pandas as pd
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Vertical
 from textual.reactive import reactive
-from textual.widgets import DataTable, LoadingIndicator, Static
+from textual.widgets import LoadingIndicator, Static
 
 from engine.cache import RunCache
-from tui.messages import OpenClass
 from tui.model import pct
+from tui.views.class_table import SortableClassTable
 
 # (header, frame column used for sorting)
 COLUMNS = [
@@ -53,8 +51,11 @@ def summary_lines(summary: dict, old_name: str, new_name: str) -> list[str]:
     ]
 
 
-class CompareView(Vertical):
+class CompareView(SortableClassTable):
     """Summary on top, the per-class delta table below, a status line saying how it is sorted."""
+
+    COLUMNS = COLUMNS
+    TABLE_ID = "compare-table"
 
     DEFAULT_CSS = """
     CompareView > LoadingIndicator {
@@ -76,13 +77,7 @@ class CompareView(Vertical):
     }
     """
 
-    BINDINGS = [
-        Binding("s", "cycle_sort", "Sort column"),
-        Binding("r", "reverse_sort", "Reverse"),
-    ]
-
     sort_column: reactive[int] = reactive(DELTA_COLUMN)
-    sort_reverse: reactive[bool] = reactive(False)
 
     def __init__(self, old: RunCache, new: RunCache, old_name: str = "old", new_name: str = "new", **kwargs) -> None:
         super().__init__(**kwargs)
@@ -95,22 +90,13 @@ class CompareView(Vertical):
         yield Static("Comparing the two runs (calibration, attention of both)…", id="compare-status", classes="caption")
         yield LoadingIndicator()
         yield Static(id="compare-summary")
-        table: DataTable = DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
-        for header, _ in COLUMNS:
-            table.add_column(header, key=header)
+        table = self.make_table()
         table.display = False
         yield table
         yield Static(id="compare-sort", classes="caption")
 
     def on_mount(self) -> None:
         self._compute()
-
-    @property
-    def table(self) -> DataTable:
-        return self.query_one("#compare-table", DataTable)
-
-    def focus_primary(self) -> None:
-        self.table.focus()
 
     @work(thread=True, exclusive=True, group="compare")
     def _compute(self) -> None:
@@ -143,59 +129,13 @@ class CompareView(Vertical):
         if getattr(self.app, "active_view", None) == "compare":  # still on this tab: the table takes the keys
             self.table.focus()
 
-    def visible_frame(self) -> pd.DataFrame:
-        key = COLUMNS[self.sort_column][1]
-        return self.frame.sort_values([key, "class_id"], ascending=[not self.sort_reverse, True], kind="mergesort")
+    def row_cells(self, r) -> list[str]:
+        superclass = r.superclass if isinstance(r.superclass, str) else ""
+        return [r.class_name, superclass, pct(r.accuracy_old), pct(r.accuracy_new), f"{r.delta * 100:+.1f}",
+                str(r.fixed), str(r.broken)]
 
-    def refill(self) -> None:
-        if self.frame is None:
-            return
-        table = self.table
-        keep = self.highlighted_class()
-        df = self.visible_frame()
-        table.clear()
-        for r in df.itertuples(index=False):
-            table.add_row(
-                r.class_name, r.superclass if isinstance(r.superclass, str) else "", pct(r.accuracy_old), pct(r.accuracy_new), f"{r.delta * 100:+.1f}",
-                str(r.fixed), str(r.broken), key=str(r.class_id),
-            )
-        if keep is not None and str(keep) in table.rows:
-            table.move_cursor(row=table.get_row_index(str(keep)), animate=False)
-        arrow = "↓" if self.sort_reverse else "↑"
+    def update_status(self, shown: pd.DataFrame, arrow: str) -> None:
         self.query_one("#compare-sort", Static).update(
-            f"{len(df)} classes · sorted by {COLUMNS[self.sort_column][0]} {arrow} · "
+            f"{len(shown)} classes · sorted by {COLUMNS[self.sort_column][0]} {arrow} · "
             "s sort · r reverse · Enter open in the new run"
         )
-
-    def highlighted_class(self) -> int | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
-        return int(key.value) if key.value is not None else None
-
-    def watch_sort_column(self) -> None:
-        if self.is_mounted:
-            self.refill()
-
-    def watch_sort_reverse(self) -> None:
-        if self.is_mounted:
-            self.refill()
-
-    def action_cycle_sort(self) -> None:
-        self.sort_column = (self.sort_column + 1) % len(COLUMNS)
-
-    def action_reverse_sort(self) -> None:
-        self.sort_reverse = not self.sort_reverse
-
-    @on(DataTable.HeaderSelected)
-    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
-        if event.column_index == self.sort_column:
-            self.sort_reverse = not self.sort_reverse
-        else:
-            self.sort_column = event.column_index
-
-    @on(DataTable.RowSelected)
-    def _open(self, event: DataTable.RowSelected) -> None:
-        event.stop()
-        self.post_message(OpenClass(int(event.row_key.value)))

@@ -1,0 +1,104 @@
+"""A view built around one per-class DataTable keyed by class id: sortable by any column (`s` cycles the
+column, `r` reverses, a header click does either), the highlighted class kept across refills, Enter opens
+the class. The Classes and Compare views share it; each says which columns, rows and status line it shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pandas as pd
+from textual import on
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.widgets import DataTable
+
+from tui.messages import OpenClass
+
+
+class SortableClassTable(Vertical):
+    COLUMNS: ClassVar[list[tuple[str, str]]] = []  # (header, frame column used for sorting)
+    TABLE_ID: ClassVar[str] = "class-table"
+
+    BINDINGS = [
+        Binding("s", "cycle_sort", "Sort column"),
+        Binding("r", "reverse_sort", "Reverse"),
+    ]
+
+    sort_column: reactive[int] = reactive(0)
+    sort_reverse: reactive[bool] = reactive(False)
+
+    frame: pd.DataFrame | None = None
+
+    def make_table(self) -> DataTable:
+        table: DataTable = DataTable(id=self.TABLE_ID, cursor_type="row", zebra_stripes=True)
+        for header, _ in self.COLUMNS:
+            table.add_column(header, key=header)
+        return table
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one(f"#{self.TABLE_ID}", DataTable)
+
+    def sorted_frame(self, df: pd.DataFrame) -> pd.DataFrame:
+        key = self.COLUMNS[self.sort_column][1]
+        return df.sort_values([key, "class_id"], ascending=[not self.sort_reverse, True], kind="mergesort")
+
+    def visible_frame(self) -> pd.DataFrame:
+        return self.sorted_frame(self.frame)
+
+    def row_cells(self, row: Any) -> list[str]:
+        raise NotImplementedError
+
+    def update_status(self, shown: pd.DataFrame, arrow: str) -> None:
+        raise NotImplementedError
+
+    def refill(self) -> None:
+        if self.frame is None:
+            return
+        table = self.table
+        keep = self.highlighted_class()
+        df = self.visible_frame()
+        table.clear()
+        for r in df.itertuples(index=False):
+            table.add_row(*self.row_cells(r), key=str(r.class_id))
+        if keep is not None and str(keep) in table.rows:
+            table.move_cursor(row=table.get_row_index(str(keep)), animate=False)
+        self.update_status(df, "↓" if self.sort_reverse else "↑")
+
+    def highlighted_class(self) -> int | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
+        return int(key.value) if key.value is not None else None
+
+    def focus_primary(self) -> None:
+        self.table.focus()
+
+    def watch_sort_column(self) -> None:
+        if self.is_mounted:
+            self.refill()
+
+    def watch_sort_reverse(self) -> None:
+        if self.is_mounted:
+            self.refill()
+
+    def action_cycle_sort(self) -> None:
+        self.sort_column = (self.sort_column + 1) % len(self.COLUMNS)
+
+    def action_reverse_sort(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+
+    @on(DataTable.HeaderSelected)
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        if event.column_index == self.sort_column:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_column = event.column_index
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.post_message(OpenClass(int(event.row_key.value)))
