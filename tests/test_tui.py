@@ -443,15 +443,7 @@ def test_q_quits(small_cache, tmp_path):
 # --- writing PNGs -----------------------------------------------------------------------------------------
 
 
-def _reports_or_skip():
-    try:
-        from engine.reports import write_class_figure, write_pair_figure  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"engine.reports does not provide the figure writers yet ({exc})")
-
-
 def test_w_writes_the_png_of_the_class_and_of_the_pair_on_screen(small_cache, tmp_path):
-    _reports_or_skip()
     from PIL import Image
 
     out = tmp_path / "figures"
