@@ -1,8 +1,10 @@
 """Where the model looks, measured from the Grad-CAM maps of every image (torch-free).
 
-- background focus: share of the (displayed, upsampled) map's mass outside the object mask where masks
-  exist, otherwise in the outer ring of the image (the outer eighth of each side: 44% of the area of a
-  32x32 image, so a map spread evenly scores 0.44);
+- background focus: how much denser the (displayed, upsampled) map is off the object than on it, where the
+  object is the mask where masks exist, otherwise the centre of the image (the background being the outer
+  ring, an eighth of each side): mean map off the object / (mean off + mean on). A map spread evenly scores
+  0.5 whatever the object's size (a raw share of mass would score 0.8 for an object covering 20% of the
+  image); above 0.5 the model looks more at the background than at the object;
 - diffuseness: normalised entropy of the map at the layer's resolution (1 = spread evenly, 0 = one cell);
 - overlap of the true-class and predicted-class maps (histogram intersection of their mass distributions,
   1 = identical): low overlap on an error means the model looked somewhere else for its wrong answer.
@@ -18,7 +20,7 @@ import pandas as pd
 from engine.cam_display import display_cam
 
 RING_FRACTION = 1 / 8
-BACKGROUND_FLAG = 0.5  # more than half the map's mass off the object (or in the ring)
+BACKGROUND_FLAG = 0.5  # the map is denser off the object (or in the ring) than on it
 DIFFUSE_FLAG = 0.95  # normalised entropy above this: the model looks nowhere in particular
 CHUNK = 2048
 
@@ -26,6 +28,7 @@ CHUNK = 2048
 @dataclass(frozen=True)
 class Attention:
     background_focus: np.ndarray  # (N,) for the predicted class's map
+    background_focus_true: np.ndarray  # (N,) for the true class's map
     diffuseness: np.ndarray  # (N,)
     true_pred_overlap: np.ndarray  # (N,), 1.0 where the prediction is right
     uses_masks: bool
@@ -52,34 +55,57 @@ def diffuseness(native_maps: np.ndarray) -> np.ndarray:
     return ent / np.log(p.shape[-1] * p.shape[-2])
 
 
+def _background_focus(shown: np.ndarray, outside: np.ndarray) -> np.ndarray:
+    """mean(map off the object) / (mean off + mean on), per image; 0.5 where the map is flat or empty."""
+    outside = np.broadcast_to(outside, shown.shape)
+    n_out = outside.sum(axis=(-2, -1))
+    n_in = outside.shape[-1] * outside.shape[-2] - n_out
+    off = (shown * outside).sum(axis=(-2, -1)) / np.maximum(n_out, 1)
+    on = (shown * ~outside).sum(axis=(-2, -1)) / np.maximum(n_in, 1)
+    total = off + on
+    focus = np.where(total > 0, off / np.where(total > 0, total, 1), 0.5)
+    return np.where((n_out == 0) | (n_in == 0), 0.5, focus)
+
+
 def measure(
     cam_pred: np.ndarray, cam_true: np.ndarray, correct: np.ndarray, image_size: tuple[int, int], masks: np.ndarray | None = None
 ) -> Attention:
     """Per-image attention figures from native-resolution maps of the predicted and the true class."""
     n = len(cam_pred)
     bg = np.empty(n)
+    bg_true = np.empty(n)
     overlap = np.ones(n)
     ring = ring_mask(image_size)
     for s in range(0, n, CHUNK):
         sl = slice(s, min(n, s + CHUNK))
-        shown = _mass(display_cam(cam_pred[sl], image_size).astype(np.float64))
         outside = ~masks[sl] if masks is not None else ring[None]
-        bg[sl] = (shown * outside).sum(axis=(-2, -1))
+        bg[sl] = _background_focus(display_cam(cam_pred[sl], image_size).astype(np.float64), outside)
+        bg_true[sl] = _background_focus(display_cam(cam_true[sl], image_size).astype(np.float64), outside)
         wrong = ~correct[sl]
         if wrong.any():
             p = _mass(np.maximum(cam_pred[sl][wrong], 0).astype(np.float64))
             q = _mass(np.maximum(cam_true[sl][wrong], 0).astype(np.float64))
             overlap[np.arange(sl.start, sl.stop)[wrong]] = np.minimum(p, q).sum(axis=(-2, -1))
-    return Attention(bg, diffuseness(cam_pred), overlap, masks is not None)
+    return Attention(bg, bg_true, diffuseness(cam_pred), overlap, masks is not None)
 
 
-def per_class(att: Attention, labels: np.ndarray, correct: np.ndarray, class_names: list[str]) -> pd.DataFrame:
-    """Mean figures per true class, for right and wrong predictions, and the share of flagged errors."""
+def per_class(
+    att: Attention, labels: np.ndarray, preds: np.ndarray, class_names: list[str]
+) -> pd.DataFrame:
+    """Mean figures per true class, for right and wrong predictions, and the share of flagged errors.
+
+    `errors_involving_background_share` looks at every error the class is part of, as the truth (missed)
+    or as the prediction (false alarm), through the class's own map: a class learnt from its background
+    shows up in both directions.
+    """
+    correct = labels == preds
     rows = []
     for c, name in enumerate(class_names):
         m = labels == c
         err = m & ~correct
         ok = m & correct
+        false_alarm = (preds == c) & ~correct
+        own_focus = np.concatenate([att.background_focus_true[err], att.background_focus[false_alarm]])
         rows.append(
             {
                 "class_id": c,
@@ -88,6 +114,8 @@ def per_class(att: Attention, labels: np.ndarray, correct: np.ndarray, class_nam
                 "background_focus_correct": _mean(att.background_focus[ok]),
                 "background_focus_errors": _mean(att.background_focus[err]),
                 "errors_background_share": _mean(att.background_focus[err] > BACKGROUND_FLAG),
+                "errors_involving": int(len(own_focus)),
+                "errors_involving_background_share": _mean(own_focus > BACKGROUND_FLAG),
                 "diffuseness_errors": _mean(att.diffuseness[err]),
                 "errors_diffuse_share": _mean(att.diffuseness[err] > DIFFUSE_FLAG),
                 "true_pred_overlap_errors": _mean(att.true_pred_overlap[err]),

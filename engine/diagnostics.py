@@ -46,7 +46,7 @@ def diagnose(cache) -> Diagnostics:
     return Diagnostics(
         calibration=calibrate(logits_of(cache), labels),
         attention=att,
-        attention_per_class=attention.per_class(att, labels, correct, cache.class_names),
+        attention_per_class=attention.per_class(att, labels, preds, cache.class_names),
         attention_per_pair=attention.per_pair(att, labels, preds, cache.analysis.confused_pairs),
         suspects=label_suspects(cache.probs.astype(np.float64), labels, cache.class_names),
         coarse_confusion=coarse,

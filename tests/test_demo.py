@@ -305,3 +305,26 @@ def test_demo_data_is_available_to_run():
     data = load_data("demo")
     assert data.masks is not None and data.num_classes == len(CLASS_NAMES)
     assert Path(world.__file__).name == "world.py"
+
+
+# ---------------------------------------------------------------- issue-6 diagnostics on the demo world
+
+
+def test_diagnostics_find_the_spurious_background_class(full_run):
+    cache, _, _ = full_run
+    table = cache.diagnostics.attention_per_class
+    ranked = table[table.errors_involving >= 5].sort_values(
+        ["errors_involving_background_share", "class_id"], ascending=[False, True], kind="mergesort"
+    )
+    assert ranked.class_id.iloc[0] == SPURIOUS_CLASS
+    assert ranked.errors_involving_background_share.iloc[0] >= ranked.errors_involving_background_share.iloc[1] + 0.15
+
+
+def test_lookalike_pairs_dominate_errors_within_superclasses(full_run):
+    cache, _, _ = full_run
+    labels, preds = cache.labels, cache.preds
+    c2s = cache.class_to_superclass
+    within = (labels != preds) & (c2s[labels] == c2s[preds])
+    planted = {tuple(sorted(p)) for p in LOOKALIKE_PAIRS}
+    lookalike = np.array([tuple(sorted((int(t), int(p)))) in planted for t, p in zip(labels, preds)])
+    assert (within & lookalike).sum() / within.sum() > 0.5
