@@ -71,15 +71,44 @@ def test_resnet56_reports_are_complete_and_agree_with_the_cache(resnet56_run):
     check_report_folder(out, load_cache(out / "cache.npz"))
 
 
-def test_resnet20_reproduces_published_accuracy(tmp_path):
+@pytest.fixture(scope="module")
+def resnet20_run(tmp_path_factory):
     shared = need_shared()
+    out = tmp_path_factory.mktemp("r20")
     proc = run_batch(
         "run", "--data", str(shared / "cifar100"), "--arch", "cifar_resnet20",
-        "--checkpoint", str(shared / "models" / "chenyaofo_cifar100_resnet20.pth"), "--out", str(tmp_path), "--no-reports",
+        "--checkpoint", str(shared / "models" / "chenyaofo_cifar100_resnet20.pth"), "--out", str(out),
     )
+    return proc, out
+
+
+def test_resnet20_reproduces_published_accuracy(resnet20_run):
+    proc, _ = resnet20_run
     assert proc.returncode == 0, proc.stderr
     assert "Overall accuracy: 68.83%" in proc.stdout
     assert "Correct: 6883/10000" in proc.stdout
+
+
+def test_resnet56_calibration_before_and_after_temperature(resnet56_run):
+    _, out = resnet56_run
+    cal = load_cache(out / "cache.npz").diagnostics.calibration
+    assert abs(cal.ece - 0.1418) < 0.002  # an over-confident model, as published ResNets on CIFAR-100 are
+    assert 1.5 < cal.temperature < 2.0 and all(1.5 < t < 2.0 for t in cal.temperature_folds)
+    assert cal.ece_after < 0.05 and cal.nll_after < cal.nll
+
+
+def test_compare_resnet20_to_resnet56_matches_their_per_class_csvs(resnet20_run, resnet56_run, tmp_path):
+    import pandas as pd
+
+    (_, old), (_, new) = resnet20_run, resnet56_run
+    proc = run_batch("compare", str(old / "cache.npz"), str(new / "cache.npz"), "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "Top-1 accuracy: 68.83% -> 72.63% (+3.80 points)" in proc.stdout
+    deltas = pd.read_csv(tmp_path / "compare_per_class.csv")
+    before = pd.read_csv(old / "per_class_accuracy.csv")
+    after = pd.read_csv(new / "per_class_accuracy.csv")
+    np.testing.assert_allclose(deltas["delta"], after["accuracy"] - before["accuracy"], atol=1e-6)
+    assert (deltas["fixed"] - deltas["broken"]).sum() == 7263 - 6883
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
