@@ -3,13 +3,17 @@
 Each class j gets a threshold t_j: the mean probability the model gives class j on images labelled j.
 An image labelled y is a suspect when some other class j clears its own threshold (p_j >= t_j), the
 most probable such class is not y, and the model gives it more than the given label (p_j > p_y).
-Suspects are ranked by the margin p_j - p_y.
+Suspects are ranked by the margin p_j - p_y. A model that is itself often confidently wrong produces
+many such candidates, so the list marks the `strong` ones (margin >= 0.9: the model all but excludes the
+given label); those are the ones worth a human look first, and the count quoted as likely label errors.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+STRONG_MARGIN = 0.9
 
 
 def class_thresholds(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -44,6 +48,7 @@ def label_suspects(probs: np.ndarray, labels: np.ndarray, class_names: list[str]
             "p_suggested": p_best[i],
             "margin": p_best[i] - p_given[i],
             "threshold": t[best[i]],
+            "strong": (p_best[i] - p_given[i]) >= STRONG_MARGIN,
         }
     )
     df = df.sort_values(["margin", "image"], ascending=[False, True], kind="mergesort").reset_index(drop=True)

@@ -15,6 +15,7 @@ import numpy as np
 
 from engine.attention import BACKGROUND_FLAG, RING_FRACTION
 from engine.cache import RunCache
+from engine.label_suspects import STRONG_MARGIN
 from engine.cam_display import display_cam
 
 # thresholds: a pattern must be at least this strong before anything is advised
@@ -347,27 +348,31 @@ def _overconfidence(r: _Run) -> Recommendation | None:
 
 
 def _label_noise(r: _Run) -> Recommendation | None:
-    """Test images whose given label the model doubts (cache.diagnostics.suspects); each one is an error."""
+    """Test images whose given label the model all but excludes (strong label suspects); each one is an error.
+
+    Only the strong suspects (margin >= 0.9) count as evidence: a model that is often confidently wrong
+    makes many weaker candidates, and those say more about the model than about the labels."""
     sus = r.cache.diagnostics.suspects
-    n = len(sus)
+    strong = sus[sus["strong"]]
+    n = len(strong)
     if n < MIN_ERRORS:
         return None
     listed = "; ".join(
         f"image {s.image} {s.given} → {s.suggested} ({_pct(s.p_given)} vs {_pct(s.p_suggested)})"
-        for s in sus.head(LIST_LIMIT).itertuples()
+        for s in strong.head(LIST_LIMIT).itertuples()
     )
     return Recommendation(
         "label_noise",
-        "Some test labels look wrong: review the label suspects",
-        f"{_plural(n, 'image')} are label suspects: {n} of {r.n_errors} errors ({_pct(n / r.n_errors)}) where "
-        f"another class clears its own confidence threshold and gets more probability than the given label "
-        f"(confident learning). Largest margins: {listed}.",
+        "Some test labels may be wrong: review the strongest label suspects",
+        f"{_plural(n, 'image')} ({_pct(n / r.cache.num_images)} of the test set) are strong label suspects: another class "
+        f"clears its own confidence threshold and beats the given label by at least {STRONG_MARGIN:.0%} "
+        f"(confident learning; {len(sus)} candidates in all, strong or weak). Largest margins: {listed}.",
         "Review these images before trusting per-class numbers (label_suspects.csv, the Suspects view of "
         "gradcam-tui): relabel or drop the wrong ones, and if many share a class pair, check the labelling "
-        "rule for those classes, in the training set too.",
+        "rule for those classes, in the training set too. Some will be the model's own confident mistakes.",
         n / r.n_errors,
         n,
-        tuple(dict.fromkeys(int(x) for x in sus["given_id"]))[:LIST_LIMIT],
+        tuple(dict.fromkeys(int(x) for x in strong["given_id"]))[:LIST_LIMIT],
     )
 
 

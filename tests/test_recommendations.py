@@ -121,13 +121,23 @@ def test_background_attention_needs_a_difference_from_correct_answers(cache):
     assert "on the object" in rec.evidence
 
 
-def test_label_noise_cites_the_suspects(cache):
-    sus = cache.diagnostics.suspects
-    assert len(sus) >= 5
-    rec = {r.key: r for r in recommendations(cache)}["label_noise"]
-    assert rec.errors_addressed == len(sus)
-    assert f"{len(sus)} images are label suspects" in rec.evidence
-    top = sus.iloc[0]
+def test_label_noise_cites_only_the_strong_suspects(cache):
+    assert not cache.diagnostics.suspects.strong.any()  # weak candidates alone advise nothing
+    assert "label_noise" not in {r.key for r in recommendations(cache)}
+    # six class-1 images the model all but refuses to call class 1: strong suspects
+    probs = cache.probs.astype(np.float64).copy()
+    picked = np.nonzero(cache.labels == 1)[0][:6]
+    probs[picked] = 1e-4
+    probs[picked, 5] = 1.0
+    probs /= probs.sum(1, keepdims=True)
+    noisy = _with_probs(cache, probs)
+    sus = noisy.diagnostics.suspects
+    strong = sus[sus.strong]
+    assert sorted(strong.image.tolist()) == sorted(picked.tolist())
+    rec = {r.key: r for r in recommendations(noisy)}["label_noise"]
+    assert rec.errors_addressed == 6
+    assert "6 images (" in rec.evidence and "strong label suspects" in rec.evidence
+    top = strong.iloc[0]
     assert f"image {top['image']} {top['given']} → {top['suggested']}" in rec.evidence
     assert int(top["given_id"]) in rec.classes
 
