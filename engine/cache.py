@@ -134,10 +134,19 @@ def save_cache(cache: RunCache, path: str | os.PathLike) -> Path:
         members["masks"] = np.asarray(cache.masks, dtype=bool)
     if cache.logits is not None:
         members["logits"] = np.asarray(cache.logits, dtype=np.float32)
+    members["suspect_image"], members["suspect_class"] = _ranked_suspects(cache)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **members)
     return path
+
+
+def _ranked_suspects(cache: RunCache) -> tuple[np.ndarray, np.ndarray]:
+    """Label suspects, most likely first: image indices and the class the model suggests instead."""
+    from engine.label_suspects import label_suspects
+
+    sus = label_suspects(cache.probs.astype(np.float64), cache.labels, cache.class_names)
+    return sus["image"].to_numpy(np.int64), sus["suggested_id"].to_numpy(np.int64)
 
 
 REQUIRED = (
@@ -230,4 +239,8 @@ def _validated(d: dict[str, np.ndarray], path: Path) -> RunCache:
     a = cache.analysis
     for name in ("confusion", "worst_idx", "worst_kind", "best_idx"):
         _check(np.array_equal(d[name], getattr(a, name)), path, f"stored {name} disagrees with the predictions")
+    if "suspect_image" in d:  # the ranked label-suspect list (optional: caches from before it was stored)
+        image, cls = _ranked_suspects(cache)
+        _check(np.array_equal(d["suspect_image"], image) and np.array_equal(d.get("suspect_class"), cls), path,
+               "stored label suspects disagree with the probabilities")
     return cache

@@ -23,6 +23,12 @@ def test_round_trip_keeps_everything(tmp_path, small_cache):
     assert loaded.analysis.top1 == small_cache.analysis.top1
 
 
+def test_ranked_label_suspects_are_stored(small_cache, small_cache_file):
+    with np.load(small_cache_file, allow_pickle=False) as npz:
+        stored = npz["suspect_image"]
+    assert stored.tolist() == small_cache.diagnostics.suspects["image"].tolist() and len(stored) > 0
+
+
 def test_members_are_plain_arrays_without_pickle(small_cache_file):
     with np.load(small_cache_file, allow_pickle=False) as npz:
         for name in npz.files:
@@ -73,6 +79,7 @@ def test_other_schema_versions_say_what_to_do(small_cache_file, version, expecte
         ({"meta_json": np.array("{not json")}, "metadata is not JSON"),
         ({"confusion": np.zeros((8, 8), dtype=np.int64)}, "stored confusion disagrees"),
         ({"cam_topk": np.zeros((3, 2), dtype=np.float32)}, "top-k CAMs"),
+        ({"suspect_image": np.array([0, 1], dtype=np.int64)}, "stored label suspects disagree"),
     ],
 )
 def test_inconsistent_members_are_named(small_cache_file, change, expected):

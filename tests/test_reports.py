@@ -40,6 +40,7 @@ FIXED = [
     fn.SUPERCLASS_CONFUSION,
     fn.SUSPECTS_CSV,
     fn.ATTENTION_CSV,
+    fn.ATTENTION_FLAGS_CSV,
 ]
 HOSTILE = ["../x", "a/b", "ünï cødé", "<script>", "..", "", "猫", "/etc/passwd", "C:\\evil", "x" * 300]
 
@@ -76,7 +77,7 @@ def _expected_names(cache) -> set[str]:
 def test_every_file_is_written_and_returned(cache, written):
     out, paths = written
     expected = _expected_names(cache)
-    assert len(expected) == 11 + 8 + 5
+    assert len(expected) == 12 + 8 + 5
     assert {p.name for p in paths} == expected
     assert len(paths) == len(expected)  # no duplicates
     assert {p.name for p in out.iterdir()} == expected  # nothing else (no temp files) in the folder
@@ -552,3 +553,17 @@ def test_with_other_threads_running_the_pool_does_not_fork(cache, tmp_path):
         thread.join()
     serial = class_sheet(cache, 5).render()
     assert np.array_equal(_rgb(paths[[p.name for p in paths].index(fn.class_figure_name(5, "class_5"))]), serial)
+
+
+def test_attention_flags_list_every_flagged_image_errors_first(cache, written):
+    from engine.attention import BACKGROUND_FLAG, DIFFUSE_FLAG
+
+    out, _ = written
+    att = cache.diagnostics.attention
+    flagged = (att.background_focus > BACKGROUND_FLAG) | (att.diffuseness > DIFFUSE_FLAG)
+    table = pd.read_csv(out / fn.ATTENTION_FLAGS_CSV)
+    assert sorted(table["image"]) == np.nonzero(flagged)[0].tolist()
+    assert table["correct"].tolist() == sorted(table["correct"].tolist())  # errors (False) first
+    np.testing.assert_allclose(table["background_focus"], att.background_focus[table["image"]], atol=1e-6)
+    suspects = pd.read_csv(out / fn.SUSPECTS_CSV)
+    assert "strong" in suspects.columns

@@ -1,5 +1,5 @@
 """The issue-6 diagnosis files, straight from cache.diagnostics: reliability_diagram.png,
-superclass_confusion.png, label_suspects.csv and attention_per_class.csv."""
+superclass_confusion.png, label_suspects.csv, attention_per_class.csv and attention_flags.csv."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from engine.reports.mpl import new_figure, plain, save_figure
 from engine.reports.tables import to_csv_text
 
 SUSPECT_COLUMNS = ["rank", "image", "given_id", "given", "suggested_id", "suggested", "p_given", "p_suggested",
-                   "margin", "threshold"]
+                   "margin", "threshold", "strong"]
 BAR, GAP = "#4a7fb5", "#d95f02"
 
 
@@ -25,6 +25,37 @@ def suspects_frame(cache: RunCache) -> pd.DataFrame:
 
 def attention_frame(cache: RunCache) -> pd.DataFrame:
     return cache.diagnostics.attention_per_class.copy()
+
+
+def attention_flags_frame(cache: RunCache) -> pd.DataFrame:
+    """Every image whose Grad-CAM (predicted class) is denser on the background than on the object, or spread
+    with no focus, with its figures; errors first, then by background focus."""
+    from engine.attention import BACKGROUND_FLAG, DIFFUSE_FLAG
+
+    att = cache.diagnostics.attention
+    background = att.background_focus > BACKGROUND_FLAG
+    diffuse = att.diffuseness > DIFFUSE_FLAG
+    idx = np.nonzero(background | diffuse)[0]
+    names = np.asarray(cache.class_names, dtype=object)
+    df = pd.DataFrame(
+        {
+            "image": idx,
+            "true": names[cache.labels[idx]],
+            "predicted": names[cache.preds[idx]],
+            "correct": cache.labels[idx] == cache.preds[idx],
+            "confidence": cache.confidence[idx],
+            "background_focus": att.background_focus[idx],
+            "diffuseness": att.diffuseness[idx],
+            "true_pred_overlap": att.true_pred_overlap[idx],
+            "looks_at_background": background[idx],
+            "looks_nowhere_in_particular": diffuse[idx],
+        }
+    )
+    return df.sort_values(["correct", "background_focus", "image"], ascending=[True, False, True], kind="mergesort")
+
+
+def write_attention_flags_csv(cache: RunCache, target: Path) -> Path:
+    return write_text(target, to_csv_text(attention_flags_frame(cache)))
 
 
 def write_suspects_csv(cache: RunCache, target: Path) -> Path:

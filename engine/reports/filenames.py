@@ -22,6 +22,7 @@ RELIABILITY_DIAGRAM = "reliability_diagram.png"
 SUPERCLASS_CONFUSION = "superclass_confusion.png"
 SUSPECTS_CSV = "label_suspects.csv"
 ATTENTION_CSV = "attention_per_class.csv"
+ATTENTION_FLAGS_CSV = "attention_flags.csv"
 
 MAX_FRAGMENT = 60
 # the two families of per-class / per-pair figures, for clearing stale ones from an earlier run
