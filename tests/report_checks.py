@@ -17,7 +17,7 @@ def check_report_folder(out: Path, cache: RunCache) -> None:
     a = cache.analysis
     fixed = [fn.CONFUSION_MATRIX, fn.PER_CLASS_CSV, fn.PER_CLASS_HTML, fn.PAIRS_CSV, fn.PAIRS_CHART,
              fn.SUMMARY_TXT, fn.RECOMMENDATIONS_TXT, fn.RELIABILITY_DIAGRAM, fn.SUSPECTS_CSV, fn.ATTENTION_CSV,
-             fn.ATTENTION_FLAGS_CSV]
+             fn.ATTENTION_FLAGS_CSV, fn.HIGH_CONFIDENCE_ERRORS_CSV]
     if cache.superclass_names:
         fixed.append(fn.SUPERCLASS_CONFUSION)
     for name in fixed:

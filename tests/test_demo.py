@@ -328,3 +328,4 @@ def test_lookalike_pairs_dominate_errors_within_superclasses(full_run):
     planted = {tuple(sorted(p)) for p in LOOKALIKE_PAIRS}
     lookalike = np.array([tuple(sorted((int(t), int(p)))) in planted for t, p in zip(labels, preds)])
     assert (within & lookalike).sum() / within.sum() > 0.5
+

@@ -41,6 +41,7 @@ FIXED = [
     fn.SUSPECTS_CSV,
     fn.ATTENTION_CSV,
     fn.ATTENTION_FLAGS_CSV,
+    fn.HIGH_CONFIDENCE_ERRORS_CSV,
 ]
 HOSTILE = ["../x", "a/b", "ünï cødé", "<script>", "..", "", "猫", "/etc/passwd", "C:\\evil", "x" * 300]
 
@@ -77,7 +78,7 @@ def _expected_names(cache) -> set[str]:
 def test_every_file_is_written_and_returned(cache, written):
     out, paths = written
     expected = _expected_names(cache)
-    assert len(expected) == 12 + 8 + 5
+    assert len(expected) == 13 + 8 + 5
     assert {p.name for p in paths} == expected
     assert len(paths) == len(expected)  # no duplicates
     assert {p.name for p in out.iterdir()} == expected  # nothing else (no temp files) in the folder
@@ -567,3 +568,11 @@ def test_attention_flags_list_every_flagged_image_errors_first(cache, written):
     np.testing.assert_allclose(table["background_focus"], att.background_focus[table["image"]], atol=1e-6)
     suspects = pd.read_csv(out / fn.SUSPECTS_CSV)
     assert "strong" in suspects.columns
+
+
+def test_high_confidence_errors_are_listed_most_confident_first(cache, written):
+    out, _ = written
+    table = pd.read_csv(out / fn.HIGH_CONFIDENCE_ERRORS_CSV)
+    wrong_hi = (cache.labels != cache.preds) & (cache.confidence >= 0.9)
+    assert sorted(table["image"]) == np.nonzero(wrong_hi)[0].tolist()
+    assert table["confidence"].tolist() == sorted(table["confidence"].tolist(), reverse=True)

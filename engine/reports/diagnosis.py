@@ -54,6 +54,25 @@ def attention_flags_frame(cache: RunCache) -> pd.DataFrame:
     return df.sort_values(["correct", "background_focus", "image"], ascending=[True, False, True], kind="mergesort")
 
 
+def high_confidence_errors_frame(cache: RunCache) -> pd.DataFrame:
+    """Errors made at >= 90% confidence, most confident first: where over-confidence (and label noise) shows."""
+    idx = cache.diagnostics.calibration.high_conf_errors
+    names = np.asarray(cache.class_names, dtype=object)
+    return pd.DataFrame(
+        {
+            "image": idx,
+            "true": names[cache.labels[idx]],
+            "predicted": names[cache.preds[idx]],
+            "confidence": cache.confidence[idx],
+            "p_true": cache.probs[idx, cache.labels[idx]],
+        }
+    )
+
+
+def write_high_confidence_errors_csv(cache: RunCache, target: Path) -> Path:
+    return write_text(target, to_csv_text(high_confidence_errors_frame(cache)))
+
+
 def write_attention_flags_csv(cache: RunCache, target: Path) -> Path:
     return write_text(target, to_csv_text(attention_flags_frame(cache)))
 

@@ -23,6 +23,7 @@ SUPERCLASS_CONFUSION = "superclass_confusion.png"
 SUSPECTS_CSV = "label_suspects.csv"
 ATTENTION_CSV = "attention_per_class.csv"
 ATTENTION_FLAGS_CSV = "attention_flags.csv"
+HIGH_CONFIDENCE_ERRORS_CSV = "high_confidence_errors.csv"
 
 MAX_FRAGMENT = 60
 # the two families of per-class / per-pair figures, for clearing stale ones from an earlier run

@@ -25,6 +25,7 @@ from engine.reports.confusion import write_confusion_matrix
 from engine.reports.diagnosis import (
     write_attention_csv,
     write_attention_flags_csv,
+    write_high_confidence_errors_csv,
     write_reliability_diagram,
     write_superclass_confusion,
     write_suspects_csv,
@@ -60,6 +61,7 @@ _FIXED: dict[str, tuple[str, Callable[[RunCache, Path], Path]]] = {
     "suspects_csv": (fn.SUSPECTS_CSV, write_suspects_csv),
     "attention_csv": (fn.ATTENTION_CSV, write_attention_csv),
     "attention_flags_csv": (fn.ATTENTION_FLAGS_CSV, write_attention_flags_csv),
+    "high_conf_csv": (fn.HIGH_CONFIDENCE_ERRORS_CSV, write_high_confidence_errors_csv),
     "summary": (fn.SUMMARY_TXT, write_summary),
     "recommendations": (fn.RECOMMENDATIONS_TXT, lambda c, t: write_text(t, recommendations_text(c))),
 }
@@ -94,6 +96,7 @@ def plan(cache: RunCache) -> list[Task]:
         ("suspects_csv", 0),
         ("attention_csv", 0),
         ("attention_flags_csv", 0),
+        ("high_conf_csv", 0),
         ("summary", 0),
         ("recommendations", 0),
     ]
