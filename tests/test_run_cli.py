@@ -22,15 +22,20 @@ def run_batch(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run([*BATCH, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
-@pytest.fixture(scope="module")
-def resnet56_run(tmp_path_factory):
+def full_run(tmp_path_factory, depth: int) -> tuple[subprocess.CompletedProcess, Path]:
+    """`gradcam-batch run` with reports on all 10,000 CIFAR-100 test images and a shared checkpoint."""
     shared = need_shared()
-    out = tmp_path_factory.mktemp("r56")
+    out = tmp_path_factory.mktemp(f"r{depth}")
     proc = run_batch(
-        "run", "--data", str(shared / "cifar100"), "--arch", "cifar_resnet56",
-        "--checkpoint", str(shared / "models" / "chenyaofo_cifar100_resnet56.pth"), "--out", str(out),
+        "run", "--data", str(shared / "cifar100"), "--arch", f"cifar_resnet{depth}",
+        "--checkpoint", str(shared / "models" / f"chenyaofo_cifar100_resnet{depth}.pth"), "--out", str(out),
     )
     return proc, out
+
+
+@pytest.fixture(scope="module")
+def resnet56_run(tmp_path_factory):
+    return full_run(tmp_path_factory, 56)
 
 
 def test_resnet56_reproduces_published_accuracy(resnet56_run):
@@ -73,13 +78,7 @@ def test_resnet56_reports_are_complete_and_agree_with_the_cache(resnet56_run):
 
 @pytest.fixture(scope="module")
 def resnet20_run(tmp_path_factory):
-    shared = need_shared()
-    out = tmp_path_factory.mktemp("r20")
-    proc = run_batch(
-        "run", "--data", str(shared / "cifar100"), "--arch", "cifar_resnet20",
-        "--checkpoint", str(shared / "models" / "chenyaofo_cifar100_resnet20.pth"), "--out", str(out),
-    )
-    return proc, out
+    return full_run(tmp_path_factory, 20)
 
 
 def test_resnet20_reproduces_published_accuracy(resnet20_run):
