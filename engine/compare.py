@@ -11,9 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.attention import measure
 from engine.cache import RunCache
-from engine.calibration import calibrate
 from engine.errors import UserError
 from engine.reports.atomic import write_text
 
@@ -27,12 +25,6 @@ class Comparison:
 
 def _fingerprint(cache: RunCache) -> str:
     return hashlib.sha256(np.ascontiguousarray(cache.images).tobytes()).hexdigest()[:16]
-
-
-def _logits(cache: RunCache) -> np.ndarray:
-    if cache.logits is not None:
-        return cache.logits
-    return np.log(np.clip(cache.probs.astype(np.float64), 1e-12, 1.0))
 
 
 def compare(old: RunCache, new: RunCache) -> Comparison:
@@ -75,10 +67,9 @@ def compare(old: RunCache, new: RunCache) -> Comparison:
             "new_confidence": new.confidence[changed],
         }
     )
-    cal_old, cal_new = calibrate(_logits(old), labels), calibrate(_logits(new), labels)
-    size = tuple(old.images.shape[1:3])
-    att_old = measure(old.cam_topk[:, 0], old.cam_true, ok_old, size, old.masks)
-    att_new = measure(new.cam_topk[:, 0], new.cam_true, ok_new, size, new.masks)
+    # each run's own diagnostics (computed once per cache, shared with its reports and the TUI)
+    cal_old, cal_new = old.diagnostics.calibration, new.diagnostics.calibration
+    att_old, att_new = old.diagnostics.attention, new.diagnostics.attention
     summary = {
         "top1_old": old.analysis.top1,
         "top1_new": new.analysis.top1,
