@@ -14,26 +14,14 @@ import pytest
 from engine.cache import save_cache
 from engine.compare import compare
 from engine.errors import UserError
-from tests.synthetic import synthetic_cache
+from tests.synthetic import cured_copy, synthetic_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _better(cache):
-    """The same test set with class 1's confusion with class 0 mostly cured."""
-    logits = cache.logits.copy()
-    fix = (cache.labels == 1) & (cache.preds == 0)
-    fix[np.nonzero(fix)[0][::2]] = False
-    logits[fix, 1] += 10
-    probs = np.exp(logits - logits.max(1, keepdims=True))
-    probs = (probs / probs.sum(1, keepdims=True)).astype(np.float32)
-    topk = np.argsort(-probs, 1, kind="stable")[:, :5]
-    return dataclasses.replace(cache, logits=logits, probs=probs, topk_classes=topk, _analysis=None), int(fix.sum())
-
-
 def test_deltas_match_the_two_per_class_tables():
     old = synthetic_cache()
-    new, n_fixed = _better(old)
+    new, n_fixed = cured_copy(old)
     cmp = compare(old, new)
     np.testing.assert_allclose(cmp.per_class.accuracy_old, old.analysis.per_class.accuracy)
     np.testing.assert_allclose(cmp.per_class.accuracy_new, new.analysis.per_class.accuracy)
@@ -53,7 +41,7 @@ def test_other_test_sets_are_refused():
 
 def test_compare_command_writes_and_prints(tmp_path):
     old = synthetic_cache()
-    new, _ = _better(old)
+    new, _ = cured_copy(old)
     a, b = save_cache(old, tmp_path / "old.npz"), save_cache(new, tmp_path / "new.npz")
     proc = subprocess.run([sys.executable, "-m", "engine", "compare", str(a), str(b), "--out", str(tmp_path / "cmp")],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
