@@ -119,7 +119,7 @@ def _batches(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(n, start + size))
 
 
-def _to_input(batch: np.ndarray, mean: torch.Tensor, std: torch.Tensor, device: torch.device) -> torch.Tensor:
+def to_model_input(batch: np.ndarray, mean: torch.Tensor, std: torch.Tensor, device: torch.device) -> torch.Tensor:
     x = torch.from_numpy(np.ascontiguousarray(batch)).to(device, non_blocking=True)
     x = x.permute(0, 3, 1, 2).float().div_(255.0)
     return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
@@ -166,7 +166,7 @@ def run_pass(
     mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
     std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
     layer = find_layer(model, layer_name)
-    probe = _to_input(images[:2], mean_t, std_t, device)
+    probe = to_model_input(images[:2], mean_t, std_t, device)
     head = None if force_autograd else detect_linear_head(model, layer, probe)
     captured: dict[str, torch.Tensor] = {}
     hook = layer.register_forward_hook(lambda m, i, o: captured.__setitem__("act", o))
@@ -229,7 +229,7 @@ def _forward_chunk(
     topk: int,
     method: str,
 ) -> dict[str, np.ndarray]:
-    x = _to_input(images, mean, std, device)
+    x = to_model_input(images, mean, std, device)
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)
     if head is not None:
         with torch.inference_mode():

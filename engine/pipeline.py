@@ -18,12 +18,8 @@ from engine.cache import RunCache, save_cache
 from engine.cam_methods import METHOD_NAMES
 from engine.errors import UserError
 from engine.imageset import ImageSet
-from engine.inference import default_layer, find_layer, resolve_device, run_pass
+from engine.inference import default_layer, find_layer, resolve_device, run_pass, to_model_input
 from engine.progress import progress_bar
-
-CIFAR100_MEAN = (0.5070, 0.4865, 0.4409)
-CIFAR100_STD = (0.2673, 0.2564, 0.2761)
-
 
 def check_output_folder(out_dir: Path) -> None:
     """Fail before the long work if the output folder cannot be written."""
@@ -67,12 +63,11 @@ def analyse_model(
         check_output_folder(out_dir)
     dev = resolve_device(device)
     model = model.eval().to(dev)
-    probe = torch.from_numpy(data.images[:2]).permute(0, 3, 1, 2).float().div(255).to(dev)
-    probe = (probe - torch.tensor(mean, device=dev).view(1, 3, 1, 1)) / torch.tensor(std, device=dev).view(1, 3, 1, 1)
+    probe = to_model_input(
+        data.images[:2], torch.tensor(mean, device=dev).view(1, 3, 1, 1), torch.tensor(std, device=dev).view(1, 3, 1, 1), dev
+    )
     try:
         _check_classes(model, data, probe)
-    except UserError:
-        raise
     except RuntimeError as exc:
         raise UserError(f"The model cannot take these {data.images.shape[1]}x{data.images.shape[2]} images: {str(exc).splitlines()[0][:160]}.") from None
     layer = target_layer or default_layer(model, probe)
@@ -128,17 +123,10 @@ def analyse_model(
         save_cache(cache, out_dir / "cache.npz")
         timings["cache_write_s"] = round(time.perf_counter() - t0, 3)
         if write_reports:
-            write_all_reports(cache, out_dir, console)
+            from engine.reports import write_reports
+
+            write_reports(cache, out_dir, progress=True)
     return cache
-
-
-def write_all_reports(cache: RunCache, out_dir: Path, console: Console) -> list[Path]:
-    """The report writers, when present (they live in engine.reports)."""
-    try:
-        from engine.reports import write_reports
-    except ImportError:
-        return []
-    return write_reports(cache, out_dir, progress=True)
 
 
 def print_summary(cache: RunCache, console: Console, cache_path: Path | None) -> None:
