@@ -67,6 +67,11 @@ def _background_focus(shown: np.ndarray, outside: np.ndarray) -> np.ndarray:
     return np.where((n_out == 0) | (n_in == 0), 0.5, focus)
 
 
+def background_focus(cams: np.ndarray, image_size: tuple[int, int], outside: np.ndarray) -> np.ndarray:
+    """Background focus of native-resolution maps as displayed; `outside` is the background, (N, H, W) or (1, H, W)."""
+    return _background_focus(display_cam(cams, image_size).astype(np.float64), outside)
+
+
 def measure(
     cam_pred: np.ndarray, cam_true: np.ndarray, correct: np.ndarray, image_size: tuple[int, int], masks: np.ndarray | None = None
 ) -> Attention:
@@ -79,8 +84,8 @@ def measure(
     for s in range(0, n, CHUNK):
         sl = slice(s, min(n, s + CHUNK))
         outside = ~masks[sl] if masks is not None else ring[None]
-        bg[sl] = _background_focus(display_cam(cam_pred[sl], image_size).astype(np.float64), outside)
-        bg_true[sl] = _background_focus(display_cam(cam_true[sl], image_size).astype(np.float64), outside)
+        bg[sl] = background_focus(cam_pred[sl], image_size, outside)
+        bg_true[sl] = background_focus(cam_true[sl], image_size, outside)
         wrong = ~correct[sl]
         if wrong.any():
             p = _mass(np.maximum(cam_pred[sl][wrong], 0).astype(np.float64))

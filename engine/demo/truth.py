@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine import attention
 from engine.cache import RunCache
 from engine.cam_display import upsample
 
@@ -66,11 +67,14 @@ def background_mass_share(cams: np.ndarray, masks: np.ndarray) -> np.ndarray:
 
 
 def background_focus(cams: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """bool (N,): the map is denser on the background than on the object (see the module docstring)."""
-    share = background_mass_share(cams, masks)
-    bg_area = (~masks).reshape(len(masks), -1).mean(axis=1)
-    with np.errstate(invalid="ignore"):
-        return np.nan_to_num(share, nan=-1.0) > bg_area
+    """bool (N,): the map is denser on the background than on the object (see the module docstring) — the
+    same measure and flag as the engine's attention diagnostics, so the demo's truth and the reports agree."""
+    _check(cams, masks)
+    out = np.zeros(len(cams), dtype=bool)
+    for a in range(0, len(cams), _CHUNK):
+        focus = attention.background_focus(cams[a : a + _CHUNK], masks.shape[1:], ~masks[a : a + _CHUNK])
+        out[a : a + _CHUNK] = focus > attention.BACKGROUND_FLAG
+    return out
 
 
 def pointing_game(cams: np.ndarray, masks: np.ndarray, select: np.ndarray | None = None) -> float:
