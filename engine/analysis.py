@@ -7,9 +7,15 @@ agree to the number.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas costs ~0.35 s to import: only the tables pay for it, not the TUI's first screen
+    import pandas as pd
+
+Columns = dict[str, Any]  # column name -> numpy array or list, one entry per row
 
 WORST_PER_CLASS = 5
 BEST_PER_CLASS = 3
@@ -27,7 +33,10 @@ KIND_NAMES = {
 
 @dataclass(frozen=True)
 class Analysis:
-    """Metrics and selections of one run. Index arrays are padded with -1 where a class has too few images."""
+    """Metrics and selections of one run. Index arrays are padded with -1 where a class has too few images.
+
+    The tables exist twice: as plain numpy columns (`*_columns`, computed eagerly and cheaply) and as pandas
+    DataFrames built from them on first use, so code that only needs numbers never imports pandas."""
 
     top1: float
     top5: float
@@ -37,10 +46,22 @@ class Analysis:
     worst_idx: np.ndarray  # int64 (C, 5): image indices, -1 padded
     worst_kind: np.ndarray  # int8 (C, 5): MISCLASSIFIED / LOW_CONFIDENCE_CORRECT / NONE
     best_idx: np.ndarray  # int64 (C, 3): image indices, -1 padded
-    per_class: pd.DataFrame  # one row per class, see per_class_table()
-    confused_pairs: pd.DataFrame  # top-15 (true -> predicted), see confused_pairs_table()
-    superclass: pd.DataFrame | None  # one row per superclass, when superclasses are known
+    per_class_columns: Columns  # one row per class, see per_class_columns()
+    confused_pairs_columns: Columns  # top-15 (true -> predicted), see confused_pairs_columns()
+    superclass_columns: Columns | None  # one row per superclass, when superclasses are known
     errors_within_superclass: float | None  # share of errors whose prediction stays in the true superclass
+
+    @cached_property
+    def per_class(self) -> pd.DataFrame:
+        return frame(self.per_class_columns)
+
+    @cached_property
+    def confused_pairs(self) -> pd.DataFrame:
+        return frame(self.confused_pairs_columns)
+
+    @cached_property
+    def superclass(self) -> pd.DataFrame | None:
+        return None if self.superclass_columns is None else frame(self.superclass_columns)
 
     def worst_of(self, c: int) -> list[tuple[int, int]]:
         """(image index, kind) of class c's worst predictions, in report order."""
@@ -48,6 +69,12 @@ class Analysis:
 
     def best_of(self, c: int) -> list[int]:
         return [int(i) for i in self.best_idx[c] if i >= 0]
+
+
+def frame(columns: Columns) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(columns)
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
@@ -104,7 +131,7 @@ def _group_mean(values: np.ndarray, groups: np.ndarray, mask: np.ndarray, n: int
     return _safe_div(sums, counts)
 
 
-def per_class_table(
+def per_class_columns(
     labels: np.ndarray,
     preds: np.ndarray,
     confidence: np.ndarray,
@@ -112,7 +139,7 @@ def per_class_table(
     class_names: list[str],
     superclass_names: list[str] | None,
     class_to_superclass: np.ndarray | None,
-) -> pd.DataFrame:
+) -> Columns:
     """One row per class: support, accuracy, precision/recall/F1, mean confidences, most frequent wrong guess."""
     n = len(class_names)
     tp = np.diag(confusion).astype(np.int64)
@@ -127,30 +154,27 @@ def per_class_table(
     np.fill_diagonal(off, 0)
     top_wrong = off.argmax(axis=1)
     top_wrong_count = off.max(axis=1)
-    table = pd.DataFrame(
-        {
-            "class_id": np.arange(n),
-            "class_name": class_names,
-            "superclass": [superclass_names[s] for s in class_to_superclass]
-            if superclass_names is not None and class_to_superclass is not None
-            else [""] * n,
-            "support": support,
-            "correct": tp,
-            "accuracy": recall,
-            "precision": precision,
-            "recall": recall,
-            "f1": f1,
-            "mean_confidence": _group_mean(confidence, labels, np.ones_like(correct), n),
-            "mean_confidence_correct": _group_mean(confidence, labels, correct, n),
-            "mean_confidence_wrong": _group_mean(confidence, labels, ~correct, n),
-            "top_wrong_prediction": [class_names[t] if k > 0 else "" for t, k in zip(top_wrong, top_wrong_count)],
-            "top_wrong_count": top_wrong_count,
-        }
-    )
-    return table
+    return {
+        "class_id": np.arange(n),
+        "class_name": list(class_names),
+        "superclass": [superclass_names[s] for s in class_to_superclass]
+        if superclass_names is not None and class_to_superclass is not None
+        else [""] * n,
+        "support": support,
+        "correct": tp,
+        "accuracy": recall,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "mean_confidence": _group_mean(confidence, labels, np.ones_like(correct), n),
+        "mean_confidence_correct": _group_mean(confidence, labels, correct, n),
+        "mean_confidence_wrong": _group_mean(confidence, labels, ~correct, n),
+        "top_wrong_prediction": [class_names[t] if k > 0 else "" for t, k in zip(top_wrong, top_wrong_count)],
+        "top_wrong_count": top_wrong_count,
+    }
 
 
-def confused_pairs_table(
+def confused_pairs_columns(
     labels: np.ndarray,
     preds: np.ndarray,
     confidence: np.ndarray,
@@ -158,7 +182,7 @@ def confused_pairs_table(
     class_names: list[str],
     class_to_superclass: np.ndarray | None,
     top: int = TOP_CONFUSED_PAIRS,
-) -> pd.DataFrame:
+) -> Columns:
     """Largest off-diagonal counts (true -> predicted); ties by mean confidence (higher first), then by name."""
     n = len(class_names)
     wrong = labels != preds
@@ -167,31 +191,28 @@ def confused_pairs_table(
     t, p = np.nonzero((confusion > 0) & ~np.eye(n, dtype=bool))
     counts = confusion[t, p]
     mean_conf = conf_sum[t, p] / counts
-    names = [f"{class_names[a]} -> {class_names[b]}" for a, b in zip(t, p)]
-    df = pd.DataFrame(
-        {
-            "true_id": t,
-            "true_name": [class_names[a] for a in t],
-            "pred_id": p,
-            "pred_name": [class_names[b] for b in p],
-            "count": counts,
-            "share_of_true": counts / np.maximum(confusion.sum(axis=1)[t], 1),
-            "mean_confidence": mean_conf,
-            "same_superclass": (class_to_superclass[t] == class_to_superclass[p])
-            if class_to_superclass is not None
-            else np.zeros(len(t), dtype=bool),
-            "_name": names,
-        }
-    )
-    df = df.sort_values(["count", "mean_confidence", "_name"], ascending=[False, False, True], kind="mergesort")
-    df = df.drop(columns="_name").head(top).reset_index(drop=True)
-    df.insert(0, "rank", np.arange(1, len(df) + 1))
-    return df
+    names = np.array([f"{class_names[a]} -> {class_names[b]}" for a, b in zip(t, p)], dtype=np.str_)
+    # np.lexsort is stable and sorts NaN last, as pandas' sort_values does; the last key is the primary one
+    order = np.lexsort((names, -mean_conf, -counts))[:top] if len(t) else np.zeros(0, dtype=np.int64)
+    t, p, counts, mean_conf = t[order], p[order], counts[order], mean_conf[order]
+    return {
+        "rank": np.arange(1, len(order) + 1),
+        "true_id": t,
+        "true_name": [class_names[a] for a in t],
+        "pred_id": p,
+        "pred_name": [class_names[b] for b in p],
+        "count": counts,
+        "share_of_true": counts / np.maximum(confusion.sum(axis=1)[t], 1),
+        "mean_confidence": mean_conf,
+        "same_superclass": (class_to_superclass[t] == class_to_superclass[p])
+        if class_to_superclass is not None
+        else np.zeros(len(t), dtype=bool),
+    }
 
 
-def superclass_table(
+def superclass_columns(
     labels: np.ndarray, preds: np.ndarray, superclass_names: list[str], class_to_superclass: np.ndarray
-) -> tuple[pd.DataFrame, float | None]:
+) -> tuple[Columns, float | None]:
     """Per-superclass fine accuracy and coarse accuracy (prediction lands in the right superclass), and the
     share of all errors that stay inside the true superclass."""
     true_s = class_to_superclass[labels]
@@ -203,20 +224,18 @@ def superclass_table(
     coarse_correct = np.bincount(true_s[true_s == pred_s], minlength=m)
     errors = np.bincount(true_s[~correct], minlength=m)
     within = np.bincount(true_s[~correct & (true_s == pred_s)], minlength=m)
-    table = pd.DataFrame(
-        {
-            "superclass_id": np.arange(m),
-            "superclass": superclass_names,
-            "support": support,
-            "accuracy": _safe_div(fine_correct, support),
-            "superclass_accuracy": _safe_div(coarse_correct, support),
-            "errors": errors,
-            "errors_within_superclass": within,
-        }
-    )
+    columns = {
+        "superclass_id": np.arange(m),
+        "superclass": list(superclass_names),
+        "support": support,
+        "accuracy": _safe_div(fine_correct, support),
+        "superclass_accuracy": _safe_div(coarse_correct, support),
+        "errors": errors,
+        "errors_within_superclass": within,
+    }
     n_err = int((~correct).sum())
     share = float(within.sum() / n_err) if n_err else None
-    return table, share
+    return columns, share
 
 
 def analyse(
@@ -238,9 +257,9 @@ def analyse(
     correct = labels == preds
     k5 = min(5, topk_classes.shape[1])
     top5 = float((topk_classes[:, :k5] == labels[:, None]).any(axis=1).mean()) if len(labels) else float("nan")
-    sc_table, sc_share = (None, None)
+    sc_columns, sc_share = (None, None)
     if superclass_names is not None and class_to_superclass is not None:
-        sc_table, sc_share = superclass_table(labels, preds, superclass_names, class_to_superclass)
+        sc_columns, sc_share = superclass_columns(labels, preds, superclass_names, class_to_superclass)
     return Analysis(
         top1=float(correct.mean()) if len(labels) else float("nan"),
         top5=top5,
@@ -250,10 +269,12 @@ def analyse(
         worst_idx=worst_idx,
         worst_kind=worst_kind,
         best_idx=best_idx,
-        per_class=per_class_table(
+        per_class_columns=per_class_columns(
             labels, preds, confidence, confusion, class_names, superclass_names, class_to_superclass
         ),
-        confused_pairs=confused_pairs_table(labels, preds, confidence, confusion, class_names, class_to_superclass),
-        superclass=sc_table,
+        confused_pairs_columns=confused_pairs_columns(
+            labels, preds, confidence, confusion, class_names, class_to_superclass
+        ),
+        superclass_columns=sc_columns,
         errors_within_superclass=sc_share,
     )

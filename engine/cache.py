@@ -143,10 +143,10 @@ def save_cache(cache: RunCache, path: str | os.PathLike) -> Path:
 
 def _ranked_suspects(cache: RunCache) -> tuple[np.ndarray, np.ndarray]:
     """Label suspects, most likely first: image indices and the class the model suggests instead."""
-    from engine.label_suspects import label_suspects
+    from engine.label_suspects import suspect_columns
 
-    sus = label_suspects(cache.probs.astype(np.float64), cache.labels, cache.class_names)
-    return sus["image"].to_numpy(np.int64), sus["suggested_id"].to_numpy(np.int64)
+    sus = suspect_columns(cache.probs.astype(np.float64), cache.labels, cache.class_names)
+    return sus["image"].astype(np.int64), sus["suggested_id"].astype(np.int64)
 
 
 REQUIRED = (

@@ -10,8 +10,12 @@ given label); those are the ones worth a human look first, and the count quoted 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 STRONG_MARGIN = 0.9
 
@@ -24,8 +28,9 @@ def class_thresholds(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, sums / np.maximum(counts, 1), 1.0)
 
 
-def label_suspects(probs: np.ndarray, labels: np.ndarray, class_names: list[str]) -> pd.DataFrame:
-    """Ranked suspects: image, given label, suggested label, both probabilities, margin, the threshold met."""
+def suspect_columns(probs: np.ndarray, labels: np.ndarray, class_names: list[str]) -> dict:
+    """Ranked suspects as numpy columns (most likely first): image, given and suggested label, both
+    probabilities, margin, the threshold met. Numpy only, so loading a cache does not import pandas."""
     labels = np.asarray(labels, dtype=np.int64)
     t = class_thresholds(probs, labels)
     above = probs >= t[None, :]
@@ -37,20 +42,26 @@ def label_suspects(probs: np.ndarray, labels: np.ndarray, class_names: list[str]
     p_best = probs[idx, best]
     sus = has & (best != labels) & (p_best > p_given)
     i = idx[sus]
-    df = pd.DataFrame(
-        {
-            "image": i,
-            "given_id": labels[i],
-            "given": [class_names[c] for c in labels[i]],
-            "suggested_id": best[i],
-            "suggested": [class_names[c] for c in best[i]],
-            "p_given": p_given[i],
-            "p_suggested": p_best[i],
-            "margin": p_best[i] - p_given[i],
-            "threshold": t[best[i]],
-            "strong": (p_best[i] - p_given[i]) >= STRONG_MARGIN,
-        }
-    )
-    df = df.sort_values(["margin", "image"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
-    df.insert(0, "rank", np.arange(1, len(df) + 1))
-    return df
+    margin = p_best[i] - p_given[i]
+    i = i[np.lexsort((i, -margin))]  # margin descending, then image order (stable, NaN last)
+    margin = p_best[i] - p_given[i]
+    return {
+        "rank": np.arange(1, len(i) + 1),
+        "image": i,
+        "given_id": labels[i],
+        "given": [class_names[c] for c in labels[i]],
+        "suggested_id": best[i],
+        "suggested": [class_names[c] for c in best[i]],
+        "p_given": p_given[i],
+        "p_suggested": p_best[i],
+        "margin": margin,
+        "threshold": t[best[i]],
+        "strong": margin >= STRONG_MARGIN,
+    }
+
+
+def label_suspects(probs: np.ndarray, labels: np.ndarray, class_names: list[str]) -> pd.DataFrame:
+    """suspect_columns() as a DataFrame, for the reports and the TUI's table."""
+    import pandas as pd
+
+    return pd.DataFrame(suspect_columns(probs, labels, class_names))

@@ -2,7 +2,8 @@
 Started with a second, older cache (`gradcam-tui OLD NEW`) it adds a seventh tab, Compare (key 7).
 
 The app owns navigation only: views post tui.messages (OpenClass, OpenPair) and the app chooses the tab;
-views never reach into each other. Only the Overview is built at start-up; each other view is mounted the
+views never reach into each other. Only the Overview is built at start-up, from numpy alone (pandas is
+imported in a thread worker after the first frame); each other view is mounted the
 first time its tab opens, so the first screen pays for one view, not five. PNG writing (~0.2-1 s) runs in a
 thread worker so the UI stays live, and imports engine.reports only then, so start-up pays nothing for it.
 """
@@ -94,6 +95,15 @@ class GradCamApp(App[None]):
 
     def on_mount(self) -> None:
         self.query_one("#overview-view").focus()
+
+    def on_ready(self) -> None:
+        self._warm_up()
+
+    @work(thread=True, group="warm-up", exit_on_error=False)
+    def _warm_up(self) -> None:
+        """Import pandas (~0.35 s) once the first screen is up, so the first screen does not wait for it and
+        the table views, which need it, open at once when asked."""
+        import pandas  # noqa: F401
 
     def _make_view(self, name: str, class_id: int | None = None) -> Widget:
         cache = self.cache

@@ -5,9 +5,8 @@ the class. The Classes and Compare views share it; each says which columns, rows
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import pandas as pd
 from textual import on
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -15,6 +14,9 @@ from textual.reactive import reactive
 from textual.widgets import DataTable
 
 from tui.messages import OpenClass
+
+if TYPE_CHECKING:  # annotations only: pandas is imported when a table is built, not at start-up
+    import pandas as pd
 
 
 class SortableClassTable(Vertical):

@@ -6,7 +6,8 @@ take about a millisecond, and sorting the frame (not the rendered cells) keeps n
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,6 +17,9 @@ from textual.widgets import Input, Static
 from engine.cache import RunCache
 from tui.model import pct
 from tui.views.class_table import SortableClassTable
+
+if TYPE_CHECKING:  # annotations only: pandas is imported when a table is built, not at start-up
+    import pandas as pd
 
 # (header, frame column used for sorting)
 COLUMNS = [

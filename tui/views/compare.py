@@ -8,7 +8,8 @@ images (calibration and attention of both caches), so it runs in a thread behind
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
 from textual import work
 from textual.app import ComposeResult
 from textual.reactive import reactive
@@ -17,6 +18,9 @@ from textual.widgets import LoadingIndicator, Static
 from engine.cache import RunCache
 from tui.model import pct
 from tui.views.class_table import SortableClassTable
+
+if TYPE_CHECKING:  # annotations only: pandas is imported when a table is built, not at start-up
+    import pandas as pd
 
 # (header, frame column used for sorting)
 COLUMNS = [

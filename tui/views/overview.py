@@ -1,10 +1,12 @@
 """Overview: what was run, how well it did, and where to look first (worst classes, top confusions,
-the spread of per-class accuracy, superclasses). Everything is a few rich tables over Analysis frames."""
+the spread of per-class accuracy, superclasses). Everything is a few aligned texts over the Analysis's numpy
+columns: the first screen never waits for pandas to import."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical, VerticalScroll
@@ -76,43 +78,49 @@ def columns_text(headers: list[str], rows: list[list[str]], right: tuple[int, ..
 
 
 def worst_classes_table(cache: RunCache) -> Text:
-    pc = cache.analysis.per_class
-    worst = pc.sort_values(["accuracy", "class_id"], kind="mergesort").head(WORST_SHOWN)
+    pc = cache.analysis.per_class_columns
+    order = np.lexsort((pc["class_id"], pc["accuracy"]))[:WORST_SHOWN]  # accuracy ascending, NaN last
     rows = [
         [
-            str(r.class_id),
-            str(r.class_name),
-            pct(r.accuracy),
-            f"{r.top_wrong_prediction} ({r.top_wrong_count})" if r.top_wrong_prediction else "",
+            str(pc["class_id"][k]),
+            str(pc["class_name"][k]),
+            pct(pc["accuracy"][k]),
+            f"{pc['top_wrong_prediction'][k]} ({pc['top_wrong_count'][k]})" if pc["top_wrong_prediction"][k] else "",
         ]
-        for r in worst.itertuples(index=False)
+        for k in order
     ]
     return columns_text(["id", "class", "acc", "most often read as"], rows, right=(0, 2))
 
 
 def confused_pairs_table(cache: RunCache) -> Text:
-    cp = cache.analysis.confused_pairs.head(PAIRS_SHOWN)
-    if cp.empty:
+    cp = cache.analysis.confused_pairs_columns
+    if not len(cp["rank"]):
         return Text("No misclassifications.")
     rows = [
         [
-            str(r.rank),
-            f"{r.true_name} → {r.pred_name}" + (" *" if r.same_superclass else ""),
-            str(r.count),
-            pct(r.mean_confidence),
+            str(cp["rank"][k]),
+            f"{cp['true_name'][k]} → {cp['pred_name'][k]}" + (" *" if cp["same_superclass"][k] else ""),
+            str(cp["count"][k]),
+            pct(cp["mean_confidence"][k]),
         ]
-        for r in cp.itertuples(index=False)
+        for k in range(min(PAIRS_SHOWN, len(cp["rank"])))
     ]
     return columns_text(["#", "true → predicted", "n", "conf"], rows, right=(0, 2, 3))
 
 
 def superclass_table(cache: RunCache) -> Text:
-    sc = cache.analysis.superclass
+    sc = cache.analysis.superclass_columns
     if sc is None:
         return Text("This cache has no superclasses.")
     rows = [
-        [str(r.superclass), pct(r.accuracy), pct(r.superclass_accuracy), str(r.errors), str(r.errors_within_superclass)]
-        for r in sc.sort_values(["accuracy", "superclass_id"], kind="mergesort").itertuples(index=False)
+        [
+            str(sc["superclass"][k]),
+            pct(sc["accuracy"][k]),
+            pct(sc["superclass_accuracy"][k]),
+            str(sc["errors"][k]),
+            str(sc["errors_within_superclass"][k]),
+        ]
+        for k in np.lexsort((sc["superclass_id"], sc["accuracy"]))
     ]
     return columns_text(["superclass", "acc", "super acc", "errors", "inside"], rows, right=(1, 2, 3, 4))
 
@@ -152,7 +160,7 @@ class OverviewView(VerticalScroll):
                 "Most confused pairs (* same superclass)", Static(confused_pairs_table(cache)), id="box-pairs"
             )
             yield self._box(
-                "Per-class accuracy", AccuracyHistogram(cache.analysis.per_class["accuracy"].to_numpy())
+                "Per-class accuracy", AccuracyHistogram(cache.analysis.per_class_columns["accuracy"])
             )
             yield self._box("Superclasses (worst first)", Static(superclass_table(cache)))
 
