@@ -1,10 +1,13 @@
 """`gradcam-batch`: the headless engine's command line (typer).
 
 Problems the user can fix are one sentence on stderr and exit code 2; Ctrl-C leaves earlier files intact.
+`run` also runs under torchrun (`torchrun --nproc-per-node N -m engine run ...`, engine.distributed): rank 0
+prints and writes, the other ranks print their own errors only.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,13 +32,27 @@ CIFAR100_MEAN = (0.5070, 0.4865, 0.4409)
 CIFAR100_STD = (0.2673, 0.2564, 0.2761)
 
 
+def _rank() -> int:
+    """This process's rank under torchrun (0 otherwise); only for deciding who prints."""
+    try:
+        return int(os.environ.get("RANK", "0") or 0)
+    except ValueError:
+        return 0
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn UserError into one red sentence + exit 2, and Ctrl-C into a calm exit 130."""
+    """Turn UserError into one red sentence + exit 2, and Ctrl-C into a calm exit 130. Under torchrun a
+    rank other than 0 prefixes its rank, and keeps quiet about another rank's failure (rank 0 reports it)."""
+    from engine.distributed import PeerFailed
+
+    rank = _rank()
     try:
         yield
     except UserError as exc:
-        err_console.print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False)
+        if not (isinstance(exc, PeerFailed) and rank != 0):
+            where = f"rank {rank}: " if rank else ""
+            err_console.print(f"[bold red]Error:[/] {where}{exc}", markup=True, highlight=False)
         raise typer.Exit(2)
     except KeyboardInterrupt:
         err_console.print("Interrupted; files written by earlier runs are untouched.")
@@ -46,11 +63,16 @@ def user_errors() -> Iterator[None]:
 def run(
     data: str = typer.Option(..., "--data", help="Arrays folder, CIFAR-100 root, ImageFolder directory, or 'demo'."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="state_dict, wrapped state_dict, or TorchScript file."),
-    arch: Optional[str] = typer.Option(None, "--arch", help="resnet18|resnet34|resnet50 (CIFAR stem) or cifar_resnet20|32|44|56|110."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="resnet18|34|50 (CIFAR stem), tv_resnet18|34|50|101|152 (torchvision ImageNet stem) or cifar_resnet20|32|44|56|110."),
     model: Optional[str] = typer.Option(None, "--model", help="FILE.py:FACTORY building your architecture."),
-    mean: Tuple[float, float, float] = typer.Option(CIFAR100_MEAN, "--mean", help="Input normalisation mean (R G B)."),
-    std: Tuple[float, float, float] = typer.Option(CIFAR100_STD, "--std", help="Input normalisation std (R G B)."),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Output folder for cache.npz and the reports."),
+    mean: Optional[Tuple[float, float, float]] = typer.Option(None, "--mean", help="Input normalisation mean (R G B); default CIFAR-100's."),
+    std: Optional[Tuple[float, float, float]] = typer.Option(None, "--std", help="Input normalisation std (R G B); default CIFAR-100's."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Resize the shorter side to S*256/224 and center-crop SxS (torchvision's ImageNet eval)."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="torchvision weights name (e.g. ResNet50_Weights.IMAGENET1K_V2): its transforms give resize, crop, mean, std. Nothing is downloaded."),
+    display_size: int = typer.Option(128, "--display-size", help="Stored images are scaled down to at most this many pixels a side."),
+    cache_format: str = typer.Option("auto", "--cache-format", help="auto | npz | folder (auto: a folder above 200,000 images or 2 GiB of images)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="DataLoader worker processes (default: 0 for arrays in memory or .npy, else the CPUs per process, at most 8)."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Output folder for the cache and the reports."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Analyse the first N images only."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda, cuda:1 ..."),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Images per batch (halved on CUDA out-of-memory)."),
@@ -62,15 +84,28 @@ def run(
 ) -> None:
     """Analyse a trained classifier on its test set: predictions, metrics and Grad-CAM into one cache."""
     with user_errors():
+        from engine.cache import resolve_cache_path
         from engine.data import load_data
-        from engine.pipeline import analyse_model, check_output_folder, print_summary
+        from engine.distributed import Ranks
+        from engine.pipeline import CACHE_FORMATS, analyse_model, check_output_folder, print_summary
 
-        check_output_folder(out)
+        ranks = Ranks.from_env()
+        if ranks.is_main:
+            check_output_folder(out)
+        pre = _preprocess(image_size, weights, mean, std)
+        if cache_format not in CACHE_FORMATS:
+            raise UserError(f"--cache-format {cache_format!r} is not one of {', '.join(CACHE_FORMATS)}.")
+        if workers is not None and workers < 0:
+            raise UserError(f"--workers {workers}: give 0 (read in the main process) or more worker processes.")
+        if display_size < 1:
+            raise UserError(f"--display-size {display_size} is not a size in pixels; give a positive number such as 128.")
+        mean = mean or (pre.mean if pre is not None and pre.mean else CIFAR100_MEAN)
+        std = std or (pre.std if pre is not None and pre.std else CIFAR100_STD)
         if data == "demo" and checkpoint is None and arch is None and model is None:
             from engine.demo.train import load_demo_model
             from engine.demo.net import DEMO_MEAN, DEMO_STD, DEMO_TARGET_LAYER
 
-            dataset = load_data("demo")
+            dataset = load_data("demo", preprocess=pre)
             from engine.demo import demo_model_meta
 
             net, model_meta = load_demo_model(), demo_model_meta()
@@ -80,19 +115,37 @@ def run(
 
             if checkpoint is None:
                 raise UserError("--checkpoint is required (a state_dict with --arch/--model, or a TorchScript file).")
-            dataset = load_data(data, download=download)
+            dataset = load_data(data, download=download, preprocess=pre)
             loaded = load_model(checkpoint, dataset.num_classes, arch, model, trust_checkpoint)
             net, model_meta = loaded.model, loaded.meta
             target_layer = target_layer or loaded.default_layer
         if limit is not None:
             dataset = dataset.head(limit)
-        err_console.print(f"Data: {dataset.source} ({len(dataset)} images, {dataset.num_classes} classes)")
+        if ranks.is_main:
+            err_console.print(f"Data: {dataset.source} ({len(dataset)} images, {dataset.num_classes} classes)")
         cache = analyse_model(
             dataset, net, mean=tuple(mean), std=tuple(std), target_layer=target_layer, model_meta=model_meta,
             device=device, batch_size=batch_size, out_dir=out, write_reports=reports, console=err_console,
-            cam_method=cam,
+            cam_method=cam, ranks=ranks, cache_format=cache_format, display_size=display_size, workers=workers,
+            preprocess=pre.describe() if pre is not None else None,
         )
-        print_summary(cache, out_console, out / "cache.npz")
+        if cache is not None:
+            print_summary(cache, out_console, resolve_cache_path(out))
+
+
+def _preprocess(image_size: Optional[int], weights: Optional[str], mean: object, std: object):  # -> Preprocess | None
+    """The resize/crop of --image-size or --weights; --weights also brings mean and std, so it excludes the others."""
+    if weights is not None:
+        if image_size is not None or mean is not None or std is not None:
+            raise UserError("--weights sets the image size, mean and std from its transforms; drop --image-size/--mean/--std, or drop --weights.")
+        from engine.preprocess import from_weights
+
+        return from_weights(weights)
+    if image_size is not None:
+        from engine.preprocess import from_image_size
+
+        return from_image_size(image_size)
+    return None
 
 
 @app.command()
@@ -103,19 +156,23 @@ def demo(
     with user_errors():
         from engine.demo import run_demo
 
+        if os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
+            raise UserError("`gradcam-batch demo` runs in one process; under torchrun use `-m engine run --data demo`.")
+
         run_demo(out, out_console)
 
 
 @app.command()
 def report(
-    cache: Path = typer.Option(DEFAULT_OUT / "cache.npz", "--cache", help="The cache written by run/demo."),
+    cache: Path = typer.Option(DEFAULT_OUT / "cache.npz", "--cache", help="The cache written by run/demo (file, cache folder, or output folder)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for the reports (default: the cache's folder)."),
 ) -> None:
     """(Re)write the PNG/CSV/HTML/TXT reports from a cache alone (no torch, no model, no data set)."""
     with user_errors():
-        from engine.cache import load_cache
+        from engine.cache import load_cache, resolve_cache_path
         from engine.reports import write_reports
 
+        cache = resolve_cache_path(cache)
         loaded = load_cache(cache)
         folder = out or cache.parent
         paths = write_reports(loaded, folder, progress=True)
@@ -138,7 +195,9 @@ def compare(
         from engine.compare import compare as compare_runs
         from engine.compare import summary_text, write_comparison
 
-        result = compare_runs(load_cache(old), load_cache(new))
+        from engine.cache import resolve_cache_path
+
+        result = compare_runs(load_cache(resolve_cache_path(old)), load_cache(resolve_cache_path(new)))
         paths = write_comparison(result, out, str(old), str(new))
         out_console.print(summary_text(result, str(old), str(new)), markup=False)
         out_console.print(f"Wrote {', '.join(str(p) for p in paths)}")

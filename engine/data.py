@@ -4,18 +4,28 @@
 - an arrays folder: test_images.npy, test_fine_labels.npy, optional test_coarse_labels.npy, meta.json;
 - a torchvision CIFAR-100 root (cifar-100-python/ with test and meta), read by torchvision's class;
 - an ImageFolder directory (one sub-folder per class).
+
+Large sources are not read here: an arrays folder's images stay in their .npy file and an ImageFolder's
+in their files (engine.lazy_images); the pass reads them batch by batch through a DataLoader. With a
+Preprocess (--image-size / --weights) every source is resized and center-cropped as it is read.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.errors import UserError
 from engine.imageset import ImageSet
+from engine.lazy_images import FolderImages, NpyImages, TransformedImages
+
+if TYPE_CHECKING:
+    from engine.preprocess import Preprocess
 
 EXPECTED = (
     "expected an arrays folder (test_images.npy, test_fine_labels.npy, meta.json), a CIFAR-100 root "
@@ -25,8 +35,15 @@ EXPECTED = (
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
 
 
-def load_data(spec: str, download: bool = False) -> ImageSet:
-    """Detect the source type from the path's contents and load it."""
+def load_data(spec: str, download: bool = False, preprocess: "Preprocess | None" = None) -> ImageSet:
+    """Detect the source type from the path's contents and open it (resized and cropped with preprocess)."""
+    data = _open(spec, download, preprocess)
+    if preprocess is not None and not isinstance(data.images, FolderImages):  # ImageFolder resizes PIL images itself
+        data = dataclasses.replace(data, images=TransformedImages(data.images, preprocess), masks=None)
+    return data
+
+
+def _open(spec: str, download: bool, preprocess: "Preprocess | None") -> ImageSet:
     if spec == "demo":
         from engine.demo.world import make_world
 
@@ -44,7 +61,7 @@ def load_data(spec: str, download: bool = False) -> ImageSet:
         return _load_cifar100(_cifar_root(path), download=False)  # type: ignore[arg-type]
     subdirs = [d for d in sorted(path.iterdir()) if d.is_dir() and not d.name.startswith(".")]
     if subdirs and any(_has_images(d) for d in subdirs):
-        return _load_image_folder(path)
+        return _load_image_folder(path, preprocess)
     raise UserError(f"Found no data set in {path}: {EXPECTED}.")
 
 
@@ -67,8 +84,8 @@ def _load_arrays(path: Path) -> ImageSet:
     for required in (labels_path, meta_path):
         if not required.exists():
             raise UserError(f"{path} has test_images.npy but no {required.name}; {EXPECTED}.")
+    images = NpyImages(path / "test_images.npy")  # read batch by batch during the pass
     try:
-        images = np.load(path / "test_images.npy", allow_pickle=False)
         labels = np.load(labels_path, allow_pickle=False).astype(np.int64)
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (ValueError, OSError, json.JSONDecodeError) as exc:
@@ -125,8 +142,7 @@ def _cifar_coarse(folder: Path, fine: np.ndarray, n: int) -> tuple[list[str] | N
         return None, None
 
 
-def _load_image_folder(path: Path) -> ImageSet:
-    from PIL import Image
+def _load_image_folder(path: Path, preprocess: "Preprocess | None") -> ImageSet:
     from torchvision.datasets import ImageFolder
 
     try:
@@ -135,18 +151,9 @@ def _load_image_folder(path: Path) -> ImageSet:
         raise UserError(f"ImageFolder {path}: {exc}") from None
     if not ds.samples:
         raise UserError(f"ImageFolder {path} has class folders but no images in them.")
-    arrays = []
-    for file, _ in ds.samples:
-        try:
-            with Image.open(file) as im:
-                arrays.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
-        except OSError as exc:
-            raise UserError(f"Image {file} could not be read: {exc}.") from None
-    sizes = {a.shape for a in arrays}
-    if len(sizes) > 1:
-        raise UserError(f"Images in {path} have different sizes ({', '.join(sorted(map(str, sizes))[:3])}); resize them to one size first.")
+    images = FolderImages([file for file, _ in ds.samples], preprocess)  # decoded batch by batch during the pass
     labels = np.asarray([t for _, t in ds.samples], dtype=np.int64)
-    return _checked(ImageSet(np.stack(arrays), labels, list(ds.classes), f"imagefolder:{path}"), path)
+    return _checked(ImageSet(images, labels, list(ds.classes), f"imagefolder:{path}"), path)
 
 
 def _checked(data: ImageSet, path: Path) -> ImageSet:

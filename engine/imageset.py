@@ -1,8 +1,13 @@
-"""The in-memory form of a labelled test set, shared by every data source (torch-free)."""
+"""A labelled test set, shared by every data source (torch-free).
+
+Labels and names are in memory; the images are either an array in memory or a lazy image set
+(engine.lazy_images) whose pixels are read batch by batch during the pass.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -11,7 +16,7 @@ import numpy as np
 class ImageSet:
     """uint8 RGB images with integer labels and names; superclasses and object masks when known."""
 
-    images: np.ndarray  # uint8 (N, H, W, 3), RGB
+    images: Any  # uint8 (N, H, W, 3), RGB: a numpy array or an engine.lazy_images.LazyImages
     labels: np.ndarray  # int64 (N,), 0..C-1
     class_names: list[str]
     source: str  # human-readable description of where the images came from

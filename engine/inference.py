@@ -3,13 +3,17 @@
 Fast path: when the layer's output goes through global-average-pooling into a linear head that gives
 the logits, d y_c / d A_k = W[c, k] / (h w) everywhere, so Grad-CAM for any class is one small product
 with the head's weights (no backward pass). Otherwise one `torch.autograd.grad` per target set per batch.
+
+`OnePass` takes batches as they come (from a DataLoader, one process's shard); `run_pass` is the same pass
+over an array in memory.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from types import TracebackType
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -119,8 +123,10 @@ def _batches(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(n, start + size))
 
 
-def to_model_input(batch: np.ndarray, mean: torch.Tensor, std: torch.Tensor, device: torch.device) -> torch.Tensor:
-    x = torch.from_numpy(np.ascontiguousarray(batch)).to(device, non_blocking=True)
+def to_model_input(batch: np.ndarray | torch.Tensor, mean: torch.Tensor, std: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 (B, H, W, 3) -> normalised float (B, 3, H, W), as torchvision's ToTensor/convert_image_dtype + Normalize."""
+    x = batch if torch.is_tensor(batch) else torch.from_numpy(np.ascontiguousarray(batch))
+    x = x.to(device, non_blocking=True)
     x = x.permute(0, 3, 1, 2).float().div_(255.0)
     return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
 
@@ -144,6 +150,77 @@ def cams_by_autograd(act: torch.Tensor, logits: torch.Tensor, classes: torch.Ten
     return torch.stack(maps, dim=1)
 
 
+class OnePass:
+    """The forward + CAM pass, one batch at a time. Use as a context manager (it hooks the layer).
+
+    Each call returns, for its batch, probs, logits, topk, cam_true, cam_topk and finite (numpy arrays);
+    on CUDA out-of-memory the batch is split in halves, and later batches keep the smaller size.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        probe_images: Any,
+        mean: tuple[float, float, float],
+        std: tuple[float, float, float],
+        layer_name: str,
+        device: torch.device,
+        batch_size: int = 256,
+        topk: int = TOPK,
+        force_autograd: bool = False,
+        method: str = "gradcam",
+    ) -> None:
+        if method not in METHODS:
+            raise UserError(f"Unknown CAM method {method!r}; choose one of {', '.join(METHODS)}.")
+        self.model = model.eval().to(device).to(memory_format=torch.channels_last)
+        self.device, self.topk, self.method, self.batch_size = device, topk, method, batch_size
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        self.layer = find_layer(self.model, layer_name)
+        probe = to_model_input(np.asarray(probe_images[:2]), self.mean, self.std, device)
+        self.head = None if force_autograd else detect_linear_head(self.model, self.layer, probe)
+        self.captured: dict[str, torch.Tensor] = {}
+        self.notes: list[str] = []
+        self._hook: Any = None
+
+    @property
+    def cam_path(self) -> str:
+        return "linear-head" if self.head is not None else "autograd"
+
+    def __enter__(self) -> "OnePass":
+        self._hook = self.layer.register_forward_hook(lambda m, i, o: self.captured.__setitem__("act", o))
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+
+    def __call__(self, images: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor) -> dict[str, np.ndarray]:
+        n = len(labels)
+        labels = np.asarray(labels, dtype=np.int64)
+        parts: list[dict[str, np.ndarray]] = []
+        i = 0
+        while i < n:
+            sl = slice(i, min(n, i + self.batch_size))
+            try:
+                parts.append(_forward_chunk(self.model, images[sl], labels[sl], self.mean, self.std, self.device,
+                                            self.head, self.captured, self.topk, self.method))
+            except torch.OutOfMemoryError:
+                if self.batch_size == 1:
+                    raise UserError("CUDA ran out of memory even with batch size 1; try --device cpu.") from None
+                self.batch_size = max(1, self.batch_size // 2)
+                self.notes.append(f"CUDA out of memory: batch size lowered to {self.batch_size}")
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                continue
+            i = sl.stop
+        out = parts[0] if len(parts) == 1 else {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        cams = out.pop("cams")
+        out["cam_true"], out["cam_topk"] = cams[:, 0], cams[:, 1:]
+        return out
+
+
 def run_pass(
     model: nn.Module,
     images: np.ndarray,
@@ -158,57 +235,30 @@ def run_pass(
     force_autograd: bool = False,
     method: str = "gradcam",
 ) -> PassResult:
-    """Forward every image once; keep softmax, top-k and Grad-CAM for the true and top-k classes."""
-    if method not in METHODS:
-        raise UserError(f"Unknown CAM method {method!r}; choose one of {', '.join(METHODS)}.")
+    """Forward every image of an in-memory array once; keep softmax, top-k and Grad-CAM for the true and top-k classes."""
     started = time.perf_counter()
-    model = model.eval().to(device).to(memory_format=torch.channels_last)
-    mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-    layer = find_layer(model, layer_name)
-    probe = to_model_input(images[:2], mean_t, std_t, device)
-    head = None if force_autograd else detect_linear_head(model, layer, probe)
-    captured: dict[str, torch.Tensor] = {}
-    hook = layer.register_forward_hook(lambda m, i, o: captured.__setitem__("act", o))
     n = len(labels)
-    notes: list[str] = []
     out: dict[str, np.ndarray] = {}
-    bs = batch_size
-    try:
-        i = 0
-        while i < n:
-            sl = slice(i, min(n, i + bs))
-            try:
-                chunk = _forward_chunk(model, images[sl], labels[sl], mean_t, std_t, device, head, captured, topk, method)
-            except torch.OutOfMemoryError:
-                if bs == 1:
-                    raise UserError("CUDA ran out of memory even with batch size 1; try --device cpu.") from None
-                bs = max(1, bs // 2)
-                notes.append(f"CUDA out of memory: batch size lowered to {bs}")
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
-                continue
+    with OnePass(model, images, mean, std, layer_name, device, batch_size, topk, force_autograd, method) as one:
+        for sl in _batches(n, batch_size):
+            chunk = one(images[sl], labels[sl])
             for key, value in chunk.items():
                 if key not in out:
                     out[key] = np.empty((n, *value.shape[1:]), dtype=value.dtype)
                 out[key][sl] = value
-            i = sl.stop
             if on_progress:
                 on_progress(sl.stop - sl.start)
-    finally:
-        hook.remove()
-    nonfinite = int((~out["finite"]).sum())
     return PassResult(
         probs=out["probs"],
         logits=out["logits"],
         topk_classes=out["topk"],
-        cam_true=out["cams"][:, 0],
-        cam_topk=out["cams"][:, 1:],
-        cam_path="linear-head" if head is not None else "autograd",
-        batch_size=bs,
-        nonfinite_images=nonfinite,
+        cam_true=out["cam_true"],
+        cam_topk=out["cam_topk"],
+        cam_path=one.cam_path,
+        batch_size=one.batch_size,
+        nonfinite_images=int((~out["finite"]).sum()),
         seconds=time.perf_counter() - started,
-        notes=notes,
+        notes=one.notes,
     )
 
 

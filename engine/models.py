@@ -37,8 +37,19 @@ def _torchvision_cifar(name: str) -> Callable[[int], nn.Module]:
     return build
 
 
+def _torchvision_imagenet(name: str) -> Callable[[int], nn.Module]:
+    """torchvision's ResNet as published (7x7 stride-2 conv1 and max-pool): loads its own state_dicts."""
+
+    def build(num_classes: int) -> nn.Module:
+        return getattr(torchvision.models, name)(weights=None, num_classes=num_classes)
+
+    return build
+
+
+# resnet18/34/50 keep their CIFAR stem (as before); tv_resnet* are torchvision's ImageNet ResNets unchanged
 ARCHITECTURES: dict[str, tuple[Callable[[int], nn.Module], str]] = {
     **{name: (_torchvision_cifar(name), "layer4") for name in ("resnet18", "resnet34", "resnet50")},
+    **{f"tv_{name}": (_torchvision_imagenet(name), "layer4") for name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")},
     **{f"cifar_resnet{d}": ((lambda n, d=d: cifar_resnet(d, n)), "layer3") for d in DEPTHS},
 }
 

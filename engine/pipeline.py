@@ -1,25 +1,43 @@
-"""The run, start to finish: one pass -> Grad-CAM -> analysis -> cache (atomic) -> reports."""
+"""The run, start to finish: one pass -> Grad-CAM -> analysis -> cache (atomic) -> reports.
+
+The pass streams (engine.streamed_pass); under torchrun every rank runs its shard and rank 0 alone writes
+the cache and the reports. The cache is one .npz for ordinary runs, a folder of .npy files for large ones
+(choose_cache_format).
+"""
 
 from __future__ import annotations
 
 import platform
+import shutil
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from rich.console import Console
 from torch import nn
 
 from engine import __version__
-from engine.cache import RunCache, save_cache
+from engine.cache import FOLDER_NAME, RunCache, finish_cache_folder, save_cache
+from engine.cache_folder import FolderCacheWriter, is_cache_folder
 from engine.cam_methods import METHOD_NAMES
+from engine.distributed import Ranks
 from engine.errors import UserError
 from engine.imageset import ImageSet
-from engine.inference import default_layer, find_layer, resolve_device, run_pass, to_model_input
+from engine.inference import default_layer, find_layer, to_model_input
+from engine.loader import auto_workers
+from engine.preprocess import display_shape
 from engine.progress import progress_bar
+from engine.streamed_pass import ArraySink, gathered_members, stream_pass
+
+CACHE_FORMATS = ("auto", "npz", "folder")
+FOLDER_ABOVE_IMAGES = 200_000  # `auto` writes a cache folder above this many images ...
+FOLDER_ABOVE_BYTES = 2 << 30  # ... or above this many bytes of stored images
+DISPLAY_SIZE = 128  # stored images are the model input scaled down to at most this many pixels a side
 
 def check_output_folder(out_dir: Path) -> None:
     """Fail before the long work if the output folder cannot be written."""
@@ -40,6 +58,17 @@ def _check_classes(model: nn.Module, data: ImageSet, probe: torch.Tensor) -> Non
         raise UserError(f"The model predicts {out.shape[1]} classes but the data has {data.num_classes}.")
 
 
+def choose_cache_format(requested: str, num_images: int, display_hw: tuple[int, int]) -> str:
+    """npz for ordinary runs (one file, everything in memory); a folder above FOLDER_ABOVE_IMAGES images or
+    FOLDER_ABOVE_BYTES of stored images, or when asked for."""
+    if requested not in CACHE_FORMATS:
+        raise UserError(f"--cache-format {requested!r} is not one of {', '.join(CACHE_FORMATS)}.")
+    if requested != "auto":
+        return requested
+    image_bytes = num_images * display_hw[0] * display_hw[1] * 3
+    return "folder" if num_images > FOLDER_ABOVE_IMAGES or image_bytes > FOLDER_ABOVE_BYTES else "npz"
+
+
 def analyse_model(
     data: ImageSet,
     model: nn.Module,
@@ -55,16 +84,25 @@ def analyse_model(
     console: Console | None = None,
     force_autograd: bool = False,
     cam_method: str = "gradcam",
-) -> RunCache:
-    """Run the whole pipeline on an ImageSet and a model in eval mode; save out_dir/cache.npz and reports."""
-    console = console or Console(stderr=True)
+    ranks: Ranks | None = None,
+    cache_format: str = "auto",
+    display_size: int = DISPLAY_SIZE,
+    workers: int | None = None,
+    preprocess: dict[str, Any] | None = None,
+) -> RunCache | None:
+    """Run the whole pipeline on an ImageSet and a model in eval mode; save the cache in out_dir (cache.npz
+    or cache/) and the reports. Under torchrun (ranks) rank 0 returns the RunCache, the other ranks None."""
+    ranks = ranks or Ranks()
+    console = (console or Console(stderr=True)) if ranks.is_main else Console(quiet=True)
     timings: dict[str, float] = {}
-    if out_dir is not None:
+    if out_dir is not None and ranks.is_main:
         check_output_folder(out_dir)
-    dev = resolve_device(device)
+    if display_size < 1:
+        raise UserError(f"--display-size {display_size} is not a size in pixels; give a positive number such as 128.")
+    dev = ranks.device(device)
     model = model.eval().to(dev)
     probe = to_model_input(
-        data.images[:2], torch.tensor(mean, device=dev).view(1, 3, 1, 1), torch.tensor(std, device=dev).view(1, 3, 1, 1), dev
+        np.asarray(data.images[:2]), torch.tensor(mean, device=dev).view(1, 3, 1, 1), torch.tensor(std, device=dev).view(1, 3, 1, 1), dev
     )
     try:
         _check_classes(model, data, probe)
@@ -72,60 +110,112 @@ def analyse_model(
         raise UserError(f"The model cannot take these {data.images.shape[1]}x{data.images.shape[2]} images: {str(exc).splitlines()[0][:160]}.") from None
     layer = target_layer or default_layer(model, probe)
     find_layer(model, layer)
-    with progress_bar(f"Forward pass + {METHOD_NAMES.get(cam_method, cam_method)}", len(data), console) as advance:
-        result = run_pass(
-            model, data.images, data.labels, mean, std, layer, dev, batch_size,
-            on_progress=advance, force_autograd=force_autograd, method=cam_method,
-        )
-    timings["forward_and_cam_s"] = round(result.seconds, 3)
-    for note in result.notes:
+    n = len(data)
+    display_hw = display_shape(int(data.images.shape[1]), int(data.images.shape[2]), display_size)
+    fmt = choose_cache_format(cache_format, n, display_hw)
+    workers = auto_workers(data.images, ranks.local_world_size) if workers is None else workers
+    ranks.start(dev)
+    try:
+        with ExitStack() as stack:
+            writer = None
+            if ranks.is_main and out_dir is not None and fmt == "folder":
+                writer = stack.enter_context(FolderCacheWriter(out_dir / FOLDER_NAME, n))
+            sink = (writer or ArraySink(n)) if ranks.is_main else None
+            with progress_bar(f"Forward pass + {METHOD_NAMES.get(cam_method, cam_method)}", n, console) as advance:
+                stats = stream_pass(
+                    data, model, mean=mean, std=std, layer=layer, device=dev, ranks=ranks, sink=sink,
+                    batch_size=batch_size, display_size=display_size, workers=workers,
+                    force_autograd=force_autograd, method=cam_method, on_progress=advance,
+                )
+            ranks.close()
+            if not ranks.is_main:
+                return None
+            cache = _assemble(data, gathered_members(sink), stats, timings, model_meta, mean, std, layer, cam_method,
+                              dev, ranks, fmt, workers, preprocess, console)
+            if out_dir is not None:
+                t0 = time.perf_counter()
+                if writer is not None:
+                    finish_cache_folder(writer, cache)
+                    (out_dir / "cache.npz").unlink(missing_ok=True)  # one cache per output folder
+                else:
+                    save_cache(cache, out_dir / "cache.npz")
+                    if is_cache_folder(out_dir / FOLDER_NAME):
+                        shutil.rmtree(out_dir / FOLDER_NAME, ignore_errors=True)
+                timings["cache_write_s"] = round(time.perf_counter() - t0, 3)
+    finally:
+        ranks.close()
+    if out_dir is not None and write_reports:
+        from engine.reports import write_reports as write_report_files
+
+        write_report_files(cache, out_dir, progress=True)
+    return cache
+
+
+def _device_text(dev: torch.device, ranks: Ranks) -> str:
+    if dev.type == "cuda":
+        text = f"{dev} ({torch.cuda.get_device_name(dev)})"
+    else:
+        text = f"{dev} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return text + (f" x {ranks.world_size} processes ({ranks.backend})" if ranks.is_distributed else "")
+
+
+def _assemble(
+    data: ImageSet, arrays: dict[str, np.ndarray], stats: Any, timings: dict[str, float], model_meta: dict[str, Any],
+    mean: tuple[float, float, float], std: tuple[float, float, float], layer: str, cam_method: str,
+    dev: torch.device, ranks: Ranks, fmt: str, workers: int, preprocess: dict[str, Any] | None, console: Console,
+) -> RunCache:
+    """The RunCache of the gathered per-image arrays, with its metadata and the analysis timed."""
+    n = len(data)
+    timings["forward_and_cam_s"] = round(stats.seconds, 3)
+    for note in stats.notes:
         console.print(f"[yellow]{note}[/]")
-    if result.nonfinite_images:
+    if stats.nonfinite_images:
         console.print(
-            f"[yellow]Warning: the model gave non-finite logits (NaN/inf) for {result.nonfinite_images} of "
-            f"{len(data)} images; their probabilities are not meaningful.[/]"
+            f"[yellow]Warning: the model gave non-finite logits (NaN/inf) for {stats.nonfinite_images} of "
+            f"{n} images; their probabilities are not meaningful.[/]"
         )
+    data_meta: dict[str, Any] = {"source": data.source, "num_images": n, "image_size": list(arrays["images"].shape[1:3])}
+    if tuple(arrays["images"].shape[1:3]) != tuple(data.images.shape[1:3]):
+        data_meta["model_input_size"] = list(data.images.shape[1:3])
+    if preprocess:
+        data_meta["preprocess"] = preprocess
     meta = {
         "tool_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": model_meta,
-        "data": {"source": data.source, "num_images": len(data), "image_size": list(data.images.shape[1:3])},
+        "data": data_meta,
         "normalisation": {"mean": list(mean), "std": list(std)},
         "target_layer": layer,
         "cam_method": cam_method,
-        "cam_path": result.cam_path,
-        "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else f" ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"),
-        "batch_size": result.batch_size,
+        "cam_path": stats.cam_path,
+        "device": _device_text(dev, ranks),
+        "batch_size": stats.batch_size,
         "torch_version": torch.__version__,
-        "nonfinite_images": result.nonfinite_images,
+        "nonfinite_images": stats.nonfinite_images,
         "timings": timings,
+        "cache_format": fmt,
+        "loader_workers": workers,
     }
+    if ranks.is_distributed:
+        meta["distributed"] = {"world_size": ranks.world_size, "backend": ranks.backend}
     cache = RunCache(
-        images=data.images,
-        labels=data.labels,
-        probs=result.probs,
-        topk_classes=result.topk_classes,
-        cam_true=result.cam_true,
-        cam_topk=result.cam_topk,
+        images=arrays["images"],
+        labels=arrays["labels"],
+        probs=arrays["probs"],
+        topk_classes=arrays["topk_classes"],
+        cam_true=arrays["cam_true"],
+        cam_topk=arrays["cam_topk"],
         class_names=data.class_names,
         meta=meta,
         superclass_names=data.superclass_names,
         class_to_superclass=data.class_to_superclass,
-        masks=data.masks,
-        logits=result.logits,
+        masks=arrays.get("masks"),
+        logits=arrays["logits"],
     )
     t0 = time.perf_counter()
     analysis = cache.analysis
     timings["analysis_s"] = round(time.perf_counter() - t0, 3)
     meta["metrics"] = {"top1": analysis.top1, "top5": analysis.top5, "errors_within_superclass": analysis.errors_within_superclass}
-    if out_dir is not None:
-        t0 = time.perf_counter()
-        save_cache(cache, out_dir / "cache.npz")
-        timings["cache_write_s"] = round(time.perf_counter() - t0, 3)
-        if write_reports:
-            from engine.reports import write_reports
-
-            write_reports(cache, out_dir, progress=True)
     return cache
 
 

@@ -19,7 +19,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="gradcam-tui",
         description="Browse a gradcam cache: classes, confused pairs and Grad-CAM heatmaps in the terminal.",
     )
-    p.add_argument("cache", nargs="?", default=str(DEFAULT_CACHE), help=f"cache file (default: {DEFAULT_CACHE})")
+    p.add_argument(
+        "cache", nargs="?", default=str(DEFAULT_CACHE),
+        help=f"cache file, cache folder, or an output folder holding one (default: {DEFAULT_CACHE}, or the cache/ folder beside it)",
+    )
     p.add_argument(
         "new", nargs="?", default=None,
         help="a second cache of a later run on the same test set: browse it, with a Compare tab against CACHE",
@@ -47,9 +50,9 @@ def not_comparable(old, new) -> str | None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from engine.cache import CacheError, load_cache
+    from engine.cache import CacheError, load_cache, resolve_cache_path
 
-    paths = [args.cache] + ([args.new] if args.new else [])
+    paths = [resolve_cache_path(p) for p in [args.cache] + ([args.new] if args.new else [])]
     try:
         caches = [load_cache(p) for p in paths]
     except CacheError as exc:
