@@ -1,6 +1,8 @@
 """Atomic file writes: a temporary file in the target's folder, then os.replace.
 
-A reader (or a crash, Ctrl-C, a kill) sees either the previous file or the complete new one, never half.
+A reader (or a crash, Ctrl-C, a kill, a full disk) sees either the previous file or the complete new one,
+never half. A write that the file system refuses (no space left, read-only, permission denied) removes its
+temporary file and raises WriteFailed: one sentence naming the file and saying the previous one is intact.
 """
 
 from __future__ import annotations
@@ -11,6 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from engine.errors import UserError
+
+
+class WriteFailed(UserError, OSError):
+    """The file system refused a write. A UserError (the CLI shows one sentence, exit code 2) and still an
+    OSError, so callers that tolerate unwritable folders keep doing so."""
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -18,23 +27,34 @@ def _umask() -> int:
     return mask
 
 
+def _failed(target: Path, exc: OSError) -> WriteFailed:
+    reason = exc.strerror or type(exc).__name__
+    kept = "the previous file is unchanged" if target.exists() else "nothing was written there"
+    return WriteFailed(f"Could not write {target}: {reason}; {kept}.")
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path next to `target`; on success it replaces `target`, on any error it is removed."""
     target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode a plain open() would
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise _failed(target, exc) from None
+    try:
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode a plain open() would
         yield Path(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and not isinstance(exc, WriteFailed):
+            raise _failed(target, exc) from None
         raise
 
 

@@ -39,14 +39,12 @@ FOLDER_ABOVE_IMAGES = 200_000  # `auto` writes a cache folder above this many im
 FOLDER_ABOVE_BYTES = 2 << 30  # ... or above this many bytes of stored images
 DISPLAY_SIZE = 128  # stored images are the model input scaled down to at most this many pixels a side
 
-def check_output_folder(out_dir: Path) -> None:
-    """Fail before the long work if the output folder cannot be written."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".write-test-"):
-            pass
-    except OSError as exc:
-        raise UserError(f"Cannot write to the output folder {out_dir}: {exc.strerror or exc}.") from None
+def check_output_folder(out_dir: Path, needed_bytes: int = 0) -> None:
+    """Fail before the long work if the output folder is a file, cannot be written, or (when needed_bytes
+    is estimated, engine.output_folder.estimate_run_bytes) has too little free space."""
+    from engine.output_folder import check_output_folder as check
+
+    check(out_dir, needed_bytes)
 
 
 def _check_classes(model: nn.Module, data: ImageSet, probe: torch.Tensor) -> None:
