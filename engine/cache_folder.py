@@ -18,12 +18,14 @@ import os
 import shutil
 import tempfile
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Iterator
 
 import numpy as np
 
-from engine.atomic import _umask
+from engine.atomic import WriteFailed, _umask
 
 MANIFEST = "manifest.json"
 FORMAT = "gradcam-cache-folder"
@@ -65,29 +67,43 @@ class NpyWriter:
             self._fd = None
 
 
+@contextmanager
+def _refused_writes(target: Path) -> Iterator[None]:
+    """A write the file system refuses (full disk, read-only, permissions) becomes one sentence."""
+    try:
+        yield
+    except WriteFailed:
+        raise
+    except OSError as exc:
+        kept = "the previous cache is unchanged" if target.exists() else "nothing was written there"
+        raise WriteFailed(f"Could not write the cache folder {target}: {exc.strerror or type(exc).__name__}; {kept}.") from None
+
+
 class FolderCacheWriter:
     """Writes a cache folder into a temporary sibling of `target`; `publish()` renames it into place.
     Used as a context manager: leaving it without publishing (an error, Ctrl-C) deletes the temporary folder."""
 
     def __init__(self, target: Path, num_images: int) -> None:
         self.target, self.num_images = Path(target), int(num_images)
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent))
-        os.chmod(self.tmp, 0o777 & ~_umask())
+        with _refused_writes(self.target):
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent))
+            os.chmod(self.tmp, 0o777 & ~_umask())
         self._rows: dict[str, NpyWriter] = {}
         self._members: dict[str, dict] = {}
 
     def write_rows(self, name: str, start: int, values: np.ndarray) -> None:
         """Rows start..start+len(values) of a per-image member (first axis = image), created on first use."""
         values = np.asarray(values)
-        if name not in self._rows:
-            self._rows[name] = NpyWriter(self.tmp / f"{name}.npy", (self.num_images, *values.shape[1:]), values.dtype)
-        self._rows[name].write(start, values)
+        with _refused_writes(self.target):
+            if name not in self._rows:
+                self._rows[name] = NpyWriter(self.tmp / f"{name}.npy", (self.num_images, *values.shape[1:]), values.dtype)
+            self._rows[name].write(start, values)
 
     def save(self, name: str, array: np.ndarray) -> None:
         """A whole member at once (names, tables, metadata)."""
         array = np.asarray(array)
-        with open(self.tmp / f"{name}.npy", "wb") as fh:
+        with _refused_writes(self.target), open(self.tmp / f"{name}.npy", "wb") as fh:
             np.save(fh, array, allow_pickle=False)
             fh.flush()
             os.fsync(fh.fileno())
@@ -97,7 +113,8 @@ class FolderCacheWriter:
         """The per-image members written so far, closed and opened read-only as memory maps."""
         out = {}
         for name, w in self._rows.items():
-            w.close()
+            with _refused_writes(self.target):
+                w.close()
             self._members[name] = {"dtype": np.lib.format.dtype_to_descr(w.dtype), "shape": list(w.shape)}
             out[name] = open_member(self.tmp / f"{name}.npy")
         return out
@@ -108,11 +125,12 @@ class FolderCacheWriter:
         manifest = {"format": FORMAT, "schema_version": schema_version, "num_images": self.num_images,
                     "members": dict(sorted(self._members.items()))}
         path = self.tmp / MANIFEST
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(manifest, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        swap_into_place(self.tmp, self.target)
+        with _refused_writes(self.target):
+            with open(path, "w", encoding="utf-8") as fh:
+                json.dump(manifest, fh, indent=1)
+                fh.flush()
+                os.fsync(fh.fileno())
+            swap_into_place(self.tmp, self.target)
         self._published = True
         return self.target
 

@@ -369,8 +369,10 @@ def build(num_classes=10):
                          nn.Linear(8, num_classes))
 '''
 MEASURE = '''
-import atexit, resource, sys
-atexit.register(lambda: print(f"MAXRSS_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr))
+import atexit, sys
+def peak_kb():  # VmHWM: this process's own peak (ru_maxrss would carry over the parent's across fork + exec)
+    return next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM"))
+atexit.register(lambda: print(f"MAXRSS_KB {peak_kb()}", file=sys.stderr))
 from engine.cli import main
 sys.argv = ["gradcam-batch", *sys.argv[1:]]
 main()
@@ -405,3 +407,19 @@ def test_peak_memory_does_not_grow_with_the_number_of_images(tmp_path):
         peaks[n] = int(proc.stderr.split("MAXRSS_KB")[-1].split()[0]) / 1024
         assert load_cache(tmp_path / f"out{n}" / "cache").num_images == n
     assert peaks[10000] - peaks[1000] < 15, peaks  # MB
+
+
+def test_a_refused_folder_write_is_one_sentence_and_keeps_the_previous_cache(tmp_path, small_cache, monkeypatch):
+    from engine.atomic import WriteFailed
+
+    target = save_cache_folder(small_cache, tmp_path / "cache")
+
+    def full(fd, data, pos):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache_folder.os, "pwrite", full)
+    with pytest.raises(WriteFailed, match=r"Could not write the cache folder .*cache: No space left on device; the previous cache is unchanged"):
+        save_cache_folder(small_cache, target)
+    monkeypatch.undo()
+    assert load_cache(target).num_images == small_cache.num_images
+    assert [p.name for p in tmp_path.iterdir()] == ["cache"]
