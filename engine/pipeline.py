@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import platform
 import shutil
-import tempfile
 import time
 from contextlib import ExitStack
 from datetime import datetime, timezone
