@@ -257,6 +257,18 @@ def test_some_errors_are_over_confident(full_run):
     assert f.confident_errors < f.num_errors
 
 
+def test_temperature_scaling_lowers_held_out_ece(full_run):
+    """The demo model is over-confident the way real ones are, so temperature scaling (fitted by NLL, judged
+    on the half of the test set it was not fitted on) softens it (T > 1) and clearly lowers ECE."""
+    cache, f, _ = full_run
+    cal = cache.diagnostics.calibration
+    assert float(cache.confidence.mean()) >= f.accuracy + 0.03  # more confident than accurate
+    assert cal.temperature > 1.1 and min(cal.temperature_folds) > 1.1, (cal.temperature, cal.temperature_folds)
+    assert cal.ece >= 0.04, cal.ece
+    assert cal.ece_after < 0.7 * cal.ece, (cal.ece, cal.ece_after)
+    assert cal.nll_after <= cal.nll, (cal.nll, cal.nll_after)
+
+
 def test_pointing_game_for_correct_predictions(full_run):
     _, f, _ = full_run
     assert f.pointing_game_correct >= 0.8
