@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from engine.cam_methods import METHODS, cam
+from engine.cpu_lanes import hooked, lane_count, make_lanes, run_on_lanes
 from engine.errors import UserError
 
 TOPK = 5
@@ -179,22 +180,33 @@ class OnePass:
         self.layer = find_layer(self.model, layer_name)
         probe = to_model_input(np.asarray(probe_images[:2]), self.mean, self.std, device)
         self.head = None if force_autograd else detect_linear_head(self.model, self.layer, probe)
-        self.captured: dict[str, torch.Tensor] = {}
+        self.lanes = make_lanes(self.model, layer_name, lane_count(device))  # side by side on CPU
         self.notes: list[str] = []
-        self._hook: Any = None
+        self._hooks: Any = None
 
     @property
     def cam_path(self) -> str:
         return "linear-head" if self.head is not None else "autograd"
 
     def __enter__(self) -> "OnePass":
-        self._hook = self.layer.register_forward_hook(lambda m, i, o: self.captured.__setitem__("act", o))
+        self._hooks = hooked(self.lanes)
+        self._hooks.__enter__()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if self._hook is not None:
-            self._hook.remove()
-            self._hook = None
+        if self._hooks is not None:
+            self._hooks.__exit__(kind, exc, tb)
+            self._hooks = None
+
+    def _chunk(self, images: Any, labels: np.ndarray) -> dict[str, np.ndarray]:
+        """One chunk through the model, its rows shared out across the lanes."""
+
+        def work(lane: Any, rows: slice) -> dict[str, np.ndarray]:
+            return _forward_chunk(lane.model, images[rows], labels[rows], self.mean, self.std, self.device,
+                                  self.head, lane.captured, self.topk, self.method)
+
+        parts = run_on_lanes(self.lanes, len(labels), work)
+        return parts[0] if len(parts) == 1 else {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def __call__(self, images: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor) -> dict[str, np.ndarray]:
         n = len(labels)
@@ -204,8 +216,7 @@ class OnePass:
         while i < n:
             sl = slice(i, min(n, i + self.batch_size))
             try:
-                parts.append(_forward_chunk(self.model, images[sl], labels[sl], self.mean, self.std, self.device,
-                                            self.head, self.captured, self.topk, self.method))
+                parts.append(self._chunk(images[sl], labels[sl]))
             except torch.OutOfMemoryError:
                 if self.batch_size == 1:
                     raise UserError("CUDA ran out of memory even with batch size 1; try --device cpu.") from None

@@ -74,8 +74,9 @@ class OOMOnBigBatches(nn.Module):
         return self.inner(x)
 
 
-def test_out_of_memory_halves_the_batch_and_says_so(small):
+def test_out_of_memory_halves_the_batch_and_says_so(small, monkeypatch):
     model, images, labels = small
+    monkeypatch.setattr("engine.inference.lane_count", lambda device: 1)  # as on CUDA: one lane
     wrapped = OOMOnBigBatches(model, limit=10)
     r = run_pass(wrapped, images, labels, MEAN, STD, "inner.layer3", torch.device("cpu"), 32)
     assert r.batch_size == 8
@@ -101,3 +102,30 @@ def test_device_errors_are_user_errors():
     if not torch.cuda.is_available():
         with pytest.raises(UserError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+def test_cpu_lanes_give_the_one_lane_results(small, monkeypatch):
+    """Sharing each batch across side-by-side CPU lanes changes speed only, on both CAM paths."""
+    model, images, labels = small
+    for force_autograd in (False, True):
+        with monkeypatch.context() as m:
+            m.setattr("engine.inference.lane_count", lambda device: 2)
+            lanes = run_pass(model, images, labels, MEAN, STD, "layer3", torch.device("cpu"), 32,
+                             force_autograd=force_autograd)
+        with monkeypatch.context() as m:
+            m.setattr("engine.inference.lane_count", lambda device: 1)
+            one = run_pass(model, images, labels, MEAN, STD, "layer3", torch.device("cpu"), 32,
+                           force_autograd=force_autograd)
+        np.testing.assert_array_equal(lanes.topk_classes, one.topk_classes)
+        np.testing.assert_allclose(lanes.probs, one.probs, atol=1e-6)
+        np.testing.assert_allclose(lanes.cam_true, one.cam_true, atol=1e-5)
+        np.testing.assert_allclose(lanes.cam_topk, one.cam_topk, atol=1e-5)
+
+
+def test_lane_rows_cover_every_row_once():
+    from engine.cpu_lanes import split_rows
+
+    for n in (0, 1, 7, 16, 17, 255, 256):
+        for lanes in (1, 2, 3):
+            rows = [i for s in split_rows(n, lanes) for i in range(n)[s]]
+            assert rows == list(range(n)), (n, lanes)
