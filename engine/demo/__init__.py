@@ -218,7 +218,7 @@ def print_findings(
 
     # 3. over-confidence
     console.print(
-        f"[bold]3. Over-confidence[/] (trained without label smoothing): {f.confident_errors} of {f.num_errors} "
+        f"[bold]3. Over-confidence[/] (small training set, long training, no weight decay or label smoothing): {f.confident_errors} of {f.num_errors} "
         f"errors ({_pct(f.confident_errors / max(f.num_errors, 1))}) at >= {CONFIDENT:.0%} confidence, "
         f"{f.confident_lookalike_errors} of them between look-alikes"
     )

@@ -36,7 +36,7 @@ from engine.imageset import ImageSet
 
 SIZE = 32
 TEST_PER_CLASS = 100  # 2,000 test images
-TRAIN_PER_CLASS = 200  # 4,000 training images (engine.demo.train)
+TRAIN_PER_CLASS = 200  # the train split's default size; engine.demo.train uses the first 100 per class
 SPLITS = ("train", "test")
 
 BACKGROUNDS = ("grass", "sand", "water", "snow", "brick")
@@ -292,7 +292,7 @@ def make_world(
     *,
     on_progress: Callable[[int], None] | None = None,
 ) -> ImageSet:
-    """The demo world's train or test split: n_per_class images of each class (default: 400 train, 100 test),
+    """The demo world's train or test split: n_per_class images of each class (default: 200 train, 100 test),
     class-major order, with object masks; the same arguments always give identical arrays.
     on_progress(n) is called as images are drawn, with the number drawn since the last call."""
     images, labels, masks, _ = _generate(split, n_per_class, seed, on_progress)
