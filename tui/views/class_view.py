@@ -14,7 +14,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from engine.cache import RunCache
-from tui.figures import class_example_panels
+from tui.figures import class_example_panels, safely
 from tui.messages import OpenClass, OpenPair
 from tui.model import (
     Example,
@@ -123,7 +123,7 @@ class ClassView(Vertical, can_focus=True):
         text.append(example_caption(self.cache, ex.index))
         text.append(f" · target: {self.cache.class_names[self.target]} ({role})", style="italic")
         caption.update(text, layout=False)
-        figure.show(class_example_panels(self.cache, ex.index, self.target))
+        figure.show(safely(class_example_panels, self.cache, ex.index, self.target))
 
     def action_step(self, delta: int) -> None:
         if self.examples:

@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from engine.cache import RunCache
-from tui.figures import pair_example_panels
+from tui.figures import pair_example_panels, safely
 from tui.messages import OpenClass
 from tui.model import example_caption, pair_examples, pct
 from tui.widgets.example_figure import ExampleFigure
@@ -58,8 +58,8 @@ class PairsView(Vertical):
         table: DataTable = DataTable(id="pairs-table", cursor_type="row", zebra_stripes=True)
         table.add_columns("#", "true", "predicted", "n", "% of true", "conf", "same sc")
         for r in self.pairs.itertuples(index=False):
-            table.add_row(
-                str(r.rank), r.true_name, r.pred_name, str(r.count), pct(r.share_of_true), pct(r.mean_confidence),
+            table.add_row(  # names as Text: a class named '[/]' is a name, not markup
+                str(r.rank), Text(str(r.true_name)), Text(str(r.pred_name)), str(r.count), pct(r.share_of_true), pct(r.mean_confidence),
                 "yes" if r.same_superclass else "", key=str(r.rank),
             )
         yield table
@@ -107,7 +107,7 @@ class PairsView(Vertical):
     @work(thread=True, exclusive=True, group="pair-figure")
     def _draw(self, rank: int, i: int, true_id: int, pred_id: int) -> None:
         """Panels off the UI thread: the first one imports matplotlib's colour tables (~0.3 s)."""
-        panels = pair_example_panels(self.cache, i, true_id, pred_id)
+        panels = safely(pair_example_panels, self.cache, i, true_id, pred_id)
         self.app.call_from_thread(self._drawn, rank, i, panels)
 
     def _drawn(self, rank: int, i: int, panels) -> None:

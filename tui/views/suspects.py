@@ -7,13 +7,14 @@ loading indicator.
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, LoadingIndicator, Static
 
 from engine.cache import RunCache
-from tui.figures import suspect_panels
+from tui.figures import safely, suspect_panels
 from tui.model import pct
 from tui.widgets.example_figure import ExampleFigure
 from tui.widgets.jet_legend import JetLegend
@@ -83,15 +84,15 @@ class SuspectsView(Vertical):
 
     def _failed(self, text: str) -> None:
         self.query_one(LoadingIndicator).remove()
-        self.query_one("#suspects-status", Static).update(text)
+        self.query_one("#suspects-status", Static).update(Text(text))
 
     def _fill(self, suspects) -> None:
         self.suspects = suspects
         self.query_one(LoadingIndicator).remove()
         table = self.query_one(DataTable)
         for r in suspects.itertuples(index=False):
-            table.add_row(str(r.rank), str(r.image), r.given, r.suggested, pct(r.p_given), pct(r.p_suggested),
-                          key=str(r.rank))
+            table.add_row(str(r.rank), str(r.image), Text(str(r.given)), Text(str(r.suggested)),  # names, not markup
+                          pct(r.p_given), pct(r.p_suggested), key=str(r.rank))
         table.display = True
         n = len(suspects)
         status = self.query_one("#suspects-status", Static)
@@ -120,12 +121,12 @@ class SuspectsView(Vertical):
                    f"{s['suggested']} ({pct(float(s['p_suggested']))})")
         if self.cache.cam_for(i, suggested) is None:
             caption += f" · no stored Grad-CAM for {s['suggested']}"
-        self.query_one("#suspect-caption", Static).update(caption, layout=False)
+        self.query_one("#suspect-caption", Static).update(Text(caption), layout=False)
         self._draw(i, given, suggested)
 
     @work(thread=True, exclusive=True, group="suspect-figure")
     def _draw(self, i: int, given: int, suggested: int) -> None:
-        panels = suspect_panels(self.cache, i, given, suggested)
+        panels = safely(suspect_panels, self.cache, i, given, suggested)
         self.app.call_from_thread(self._drawn, i, panels)
 
     def _drawn(self, i: int, panels) -> None:

@@ -6,6 +6,8 @@ repaints cost nothing and a new panel costs one resample (a few milliseconds for
 
 from __future__ import annotations
 
+import textwrap
+
 from rich.segment import Segment
 from textual.reactive import reactive
 from textual.strip import Strip
@@ -16,7 +18,8 @@ from tui.halfblock import render
 
 
 class HalfBlockImage(Widget):
-    """Draws `panel` centred in its content area; says so when the terminal is too small to show it."""
+    """Draws `panel` centred in its content area; says so when the terminal is too small to show it, and
+    shows the panel's note when it has no picture."""
 
     DEFAULT_CSS = """
     HalfBlockImage {
@@ -44,16 +47,17 @@ class HalfBlockImage(Widget):
             self._key = key
             pad = self.rich_style
             strips = None
-            if self.panel is not None and w > 0 and h > 0:
-                p = self.panel
+            p = self.panel
+            if p is not None and p.rgb is not None and p.mono is not None and w > 0 and h > 0:
                 strips = render(p.rgb, p.mono, w, h, color=not self.app.no_color, pad=pad)
             if strips is None:
-                note = "(enlarge)" if self.panel is not None else ""
+                note = "" if p is None else p.note if p.rgb is None else "(enlarge)"
                 blank = Strip([Segment(" " * w, pad)], w)
                 strips = [blank] * h
-                if note and h:
-                    text = note[:w].center(w)
-                    strips[h // 2] = Strip([Segment(text, pad)], w)
+                lines = textwrap.wrap(note, max(w, 1))[:h] if w > 0 else []
+                top = max(0, (h - len(lines)) // 2)
+                for k, line in enumerate(lines):
+                    strips[top + k] = Strip([Segment(line[:w].center(w), pad)], w)
             self._strips = strips
         return self._strips
 

@@ -38,8 +38,8 @@ class ImagePanel(Vertical):
     """
 
     def compose(self) -> ComposeResult:
-        yield Label("", classes="title")
-        yield Label("", classes="subtitle")
+        yield Label("", classes="title", markup=False)  # captions hold class names: '[/]' is a name, not markup
+        yield Label("", classes="subtitle", markup=False)
         yield HalfBlockImage()
 
     def show(self, panel: Panel | None) -> None:
