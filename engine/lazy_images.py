@@ -87,8 +87,8 @@ class NpyImages(LazyImages):
                     raise ValueError(f".npy format version {version} is not supported")
                 shape, fortran, dtype = read_header[version](fh)
                 self.offset = fh.tell()
-        except (OSError, ValueError) as exc:
-            raise UserError(f"{self.path} is not a readable .npy file ({exc}).") from None
+        except Exception as exc:  # noqa: BLE001 - numpy's header parser raises TokenError/SyntaxError for garbage
+            raise UserError(f"{self.path} is not a readable .npy file ({type(exc).__name__}: {exc}).") from None
         if dtype != np.uint8 or len(shape) != 4 or shape[-1] != 3 or fortran:
             raise UserError(
                 f"{self.path} holds {dtype} {tuple(shape)}{' (Fortran order)' if fortran else ''}; "

@@ -91,8 +91,9 @@ def _read_checkpoint(path: Path, trust: bool) -> Any:
                 "run code; pass --trust-checkpoint only if you trust where it came from."
             ) from None
         raise UserError(f"Checkpoint {path} could not be read ({_short(exc)}).") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, AttributeError) as exc:
-        raise UserError(f"Checkpoint {path} could not be read: it is truncated or not a PyTorch file ({_short(exc)}).") from None
+    except Exception as exc:  # noqa: BLE001 - garbage makes the unpickler raise KeyError, IndexError, ... too
+        detail = _short(exc) if not isinstance(exc, (KeyError, IndexError)) else f"{type(exc).__name__}: {_short(exc)}"
+        raise UserError(f"Checkpoint {path} could not be read: it is truncated or not a PyTorch file ({detail}).") from None
 
 
 def _short(exc: BaseException) -> str:
