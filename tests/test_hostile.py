@@ -29,12 +29,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
 import engine.atomic as atomic_mod
 import engine.output_folder as output_folder_mod
-from engine.cache import load_cache, save_cache
+from engine.cache import CacheError, RunCache, load_cache, save_cache
 from engine.cifar_resnet import cifar_resnet
 from engine.errors import UserError
 from engine.output_folder import check_output_folder, estimate_run_bytes
@@ -165,6 +167,7 @@ def test_code_running_pickle_is_refused_and_its_code_never_runs(world, tmp_path)
          strict=True, reason="engine/models.py _read_checkpoint lets the weights-only unpickler's KeyError "
          "(and other errors of garbage input) through as a traceback")),
      ("absent.pth", "does not exist")],
+    ids=["empty", "truncated", "not-a-checkpoint", "absent"],
 )
 def test_unreadable_checkpoints(world, tmp_path, ckpt, expected):
     refused(cli(*run_args(world, tmp_path / "out", ckpt=ckpt)), f"Checkpoint {world / ckpt}", expected)
@@ -293,6 +296,7 @@ def test_hostile_class_names_stay_inside_the_output_folder_and_are_escaped(world
     assert all(p.is_file() for p in out.iterdir())  # no sub-folders made from names with '/'
     assert len(list(out.glob("class_*.png"))) == len(HOSTILE_NAMES)
     assert all(re.fullmatch(r"class_\d{3}_[A-Za-z0-9][A-Za-z0-9_-]*\.png", p.name) for p in out.glob("class_*.png"))
+    assert (out / "class_005_script_alert_1_script.png").is_file()
     html = (out / "per_class_accuracy_interactive.html").read_text(encoding="utf-8")
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert load_cache(out / "cache.npz").class_names == HOSTILE_NAMES  # the names themselves are kept
@@ -326,6 +330,7 @@ def test_output_folder_that_is_a_file(world, tmp_path, monkeypatch):
     "code, expected",
     [(errno.EROFS, "it is on a read-only file system"), (errno.EACCES, "permission denied"),
      (errno.ENOSPC, "no space left on the device"), (errno.EDQUOT, "no space left on the device")],
+    ids=["read-only", "permission", "disk-full", "quota"],
 )
 def test_unwritable_output_folder_is_refused_before_the_work(world, tmp_path, monkeypatch, code, expected):
     """As root, chmod does not stop writes; the refusals the file system would give are injected instead,
@@ -675,11 +680,6 @@ def test_disk_full_while_writing_a_cache_folder_keeps_the_previous_cache(world, 
 
 # --- the cache folder's loader, fuzzed (the .npz loader is fuzzed in tests/test_cache_fuzz.py) -----------
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from engine.cache import CacheError, RunCache  # noqa: E402
-
 FOLDER_FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -784,6 +784,7 @@ def _rewritten(src: Path, dst: Path, **changes) -> Path:
      ("not a zip", "could not be read as a gradcam cache"),
      ("pickled member", "could not be read as a gradcam cache"),
      ("absent", "No cache at")],
+    ids=["older-schema", "newer-schema", "older-schema-folder", "truncated", "not-a-zip", "pickled-member", "absent"],
 )
 def test_bad_caches_for_report_and_compare(tmp_path, damage, expected):
     from engine.cache import save_cache_folder
