@@ -55,7 +55,7 @@ def user_errors() -> Iterator[None]:
             err_console.print(f"[bold red]Error:[/] {where}{exc}", markup=True, highlight=False)
         raise typer.Exit(2)
     except KeyboardInterrupt:
-        err_console.print("Interrupted; files written by earlier runs are untouched.")
+        err_console.print("Interrupted; no file was left half-written: each one is as the earlier run left it, or this run's complete version.")
         raise typer.Exit(130)
 
 
@@ -87,7 +87,8 @@ def run(
         from engine.cache import resolve_cache_path
         from engine.data import load_data
         from engine.distributed import Ranks
-        from engine.pipeline import CACHE_FORMATS, analyse_model, check_output_folder, print_summary
+        from engine.output_folder import check_output_folder
+        from engine.pipeline import CACHE_FORMATS, analyse_model, print_summary
 
         ranks = Ranks.from_env()
         if ranks.is_main:

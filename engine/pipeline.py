@@ -29,6 +29,7 @@ from engine.errors import UserError
 from engine.imageset import ImageSet
 from engine.inference import default_layer, find_layer, to_model_input
 from engine.loader import auto_workers
+from engine.output_folder import check_output_folder, estimate_run_bytes
 from engine.preprocess import display_shape
 from engine.progress import progress_bar
 from engine.streamed_pass import ArraySink, gathered_members, stream_pass
@@ -37,14 +38,6 @@ CACHE_FORMATS = ("auto", "npz", "folder")
 FOLDER_ABOVE_IMAGES = 200_000  # `auto` writes a cache folder above this many images ...
 FOLDER_ABOVE_BYTES = 2 << 30  # ... or above this many bytes of stored images
 DISPLAY_SIZE = 128  # stored images are the model input scaled down to at most this many pixels a side
-
-def check_output_folder(out_dir: Path, needed_bytes: int = 0) -> None:
-    """Fail before the long work if the output folder is a file, cannot be written, or (when needed_bytes
-    is estimated, engine.output_folder.estimate_run_bytes) has too little free space."""
-    from engine.output_folder import check_output_folder as check
-
-    check(out_dir, needed_bytes)
-
 
 def _check_classes(model: nn.Module, data: ImageSet, probe: torch.Tensor) -> None:
     with torch.no_grad():
@@ -92,10 +85,12 @@ def analyse_model(
     ranks = ranks or Ranks()
     console = (console or Console(stderr=True)) if ranks.is_main else Console(quiet=True)
     timings: dict[str, float] = {}
-    if out_dir is not None and ranks.is_main:
-        check_output_folder(out_dir)
     if display_size < 1:
         raise UserError(f"--display-size {display_size} is not a size in pixels; give a positive number such as 128.")
+    if out_dir is not None and ranks.is_main:  # refuse a folder that cannot hold the run before the work
+        display_hw = display_shape(int(data.images.shape[1]), int(data.images.shape[2]), display_size)
+        check_output_folder(out_dir, estimate_run_bytes(
+            len(data), *display_hw, data.num_classes, masks=data.masks is not None, reports=write_reports))
     dev = ranks.device(device)
     model = model.eval().to(dev)
     probe = to_model_input(

@@ -149,20 +149,20 @@ def test_classes_filter_as_you_type_sort_and_open(small_cache, tmp_path):
             assert table.row_count == 1  # "odd/na me<b>" only
             await pilot.press("backspace", "backspace", "c", "l", "a", "s", "s", "_", "1")
             await pilot.pause()
-            assert [table.get_row_at(r)[1] for r in range(table.row_count)] == ["class_1"]
+            assert [str(table.get_row_at(r)[1]) for r in range(table.row_count)] == ["class_1"]
             await pilot.press("escape")  # clears the filter, back to the table
             await pilot.pause()
             assert table.row_count == small_cache.num_classes and table.has_focus
             for _ in range(3):  # id -> class -> superclass -> accuracy
                 await pilot.press("s")
             await pilot.pause()
-            assert table.get_row_at(0)[1] == small_cache.class_names[worst_class(small_cache)]
+            assert str(table.get_row_at(0)[1]) == small_cache.class_names[worst_class(small_cache)]
             await pilot.press("r")
             await pilot.pause()
-            assert table.get_row_at(0)[3] == pct(small_cache.analysis.per_class["accuracy"].max())
+            assert str(table.get_row_at(0)[3]) == pct(small_cache.analysis.per_class["accuracy"].max())
             await pilot.press("s", "s", "s")  # errors -> wrong prediction -> back to id, still reversed
             await pilot.pause()
-            assert table.get_row_at(0)[0] == str(small_cache.num_classes - 1)
+            assert str(table.get_row_at(0)[0]) == str(small_cache.num_classes - 1)
             await pilot.press("r")
             await pilot.pause()
             assert view.highlighted_class() == 1  # the cursor stays on its class through filters and sorts
@@ -263,7 +263,7 @@ def test_clicking_a_header_sorts_by_that_column(small_cache, tmp_path):
             await pilot.click(view.table, offset=(region.x + 1, 0))
             await pilot.pause()
             assert view.sort_reverse
-            assert view.table.get_row_at(0)[3] == pct(small_cache.analysis.per_class["accuracy"].max())
+            assert str(view.table.get_row_at(0)[3]) == pct(small_cache.analysis.per_class["accuracy"].max())
 
     run(go())
 
@@ -678,7 +678,7 @@ def test_compare_tab_lists_the_per_class_deltas_and_enter_opens_the_class(small_
             assert [int(k.value) for k in table.rows] == pc.class_id.tolist()  # worst regression first
             assert pc.delta.iloc[0] < 0 < pc.delta.iloc[-1]
             for i, r in enumerate(pc.itertuples(index=False)):
-                assert table.get_row_at(i) == [
+                assert [str(c) for c in table.get_row_at(i)] == [
                     r.class_name, r.superclass, pct(r.accuracy_old), pct(r.accuracy_new), f"{r.delta * 100:+.1f}",
                     str(r.fixed), str(r.broken),
                 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -64,7 +65,7 @@ class SortableClassTable(Vertical):
         df = self.visible_frame()
         table.clear()
         for r in df.itertuples(index=False):
-            table.add_row(*self.row_cells(r), key=str(r.class_id))
+            table.add_row(*(Text(cell) for cell in self.row_cells(r)), key=str(r.class_id))  # never markup
         if keep is not None and str(keep) in table.rows:
             table.move_cursor(row=table.get_row_index(str(keep)), animate=False)
         self.update_status(df, "↓" if self.sort_reverse else "↑")

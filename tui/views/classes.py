@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -100,9 +101,8 @@ class ClassesView(SortableClassTable):
         text = f"{len(shown)} of {len(self.frame)} classes"
         if self.filter_text:
             text += f" matching “{self.filter_text}”"
-        self.query_one("#classes-status", Static).update(
-            f"{text} · sorted by {COLUMNS[self.sort_column][0]} {arrow} · "
-            "s sort · r reverse · / filter · Enter open"
+        self.query_one("#classes-status", Static).update(  # Text: a typed filter is never parsed as markup
+            Text(f"{text} · sorted by {COLUMNS[self.sort_column][0]} {arrow} · s sort · r reverse · / filter · Enter open")
         )
 
     def watch_filter_text(self) -> None:
