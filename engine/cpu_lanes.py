@@ -73,15 +73,22 @@ def split_rows(n: int, lanes: int) -> list[slice]:
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def run_on_lanes(lanes: list[Lane], n: int, work: Callable[[Lane, slice], T]) -> list[T]:
-    """work(lane, rows) for each lane's share of n rows, side by side; results in row order."""
+def lane_pool(lanes: list[Lane]) -> ThreadPoolExecutor | None:
+    """The threads the lanes run on, kept for a whole pass (fresh threads per batch would each set up
+    their own allocator arenas); None for one lane."""
+    return ThreadPoolExecutor(len(lanes), thread_name_prefix="cpu-lane") if len(lanes) > 1 else None
+
+
+def run_on_lanes(lanes: list[Lane], n: int, work: Callable[[Lane, slice], T],
+                 pool: ThreadPoolExecutor | None) -> list[T]:
+    """work(lane, rows) for each lane's share of n rows, side by side on `pool`; results in row order.
+    A lane thread takes PyTorch's thread count when it first runs an operator: one share of the threads."""
     parts = split_rows(n, len(lanes))
-    if len(parts) == 1:
-        return [work(lanes[0], parts[0])]
+    if len(parts) == 1 or pool is None:
+        return [work(lanes[0], slice(0, n))]
     threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, threads // len(parts)))
+    torch.set_num_threads(max(1, threads // len(lanes)))
     try:
-        with ThreadPoolExecutor(len(parts)) as pool:
-            return list(pool.map(work, lanes[: len(parts)], parts))
+        return list(pool.map(work, lanes[: len(parts)], parts))
     finally:
         torch.set_num_threads(threads)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from engine.cam_methods import METHODS, cam
-from engine.cpu_lanes import hooked, lane_count, make_lanes, run_on_lanes
+from engine.cpu_lanes import hooked, lane_count, lane_pool, make_lanes, run_on_lanes
 from engine.errors import UserError
 
 TOPK = 5
@@ -183,6 +183,7 @@ class OnePass:
         self.lanes = make_lanes(self.model, layer_name, lane_count(device))  # side by side on CPU
         self.notes: list[str] = []
         self._hooks: Any = None
+        self._pool: Any = None
 
     @property
     def cam_path(self) -> str:
@@ -191,9 +192,13 @@ class OnePass:
     def __enter__(self) -> "OnePass":
         self._hooks = hooked(self.lanes)
         self._hooks.__enter__()
+        self._pool = lane_pool(self.lanes)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         if self._hooks is not None:
             self._hooks.__exit__(kind, exc, tb)
             self._hooks = None
@@ -205,7 +210,7 @@ class OnePass:
             return _forward_chunk(lane.model, images[rows], labels[rows], self.mean, self.std, self.device,
                                   self.head, lane.captured, self.topk, self.method)
 
-        parts = run_on_lanes(self.lanes, len(labels), work)
+        parts = run_on_lanes(self.lanes, len(labels), work, self._pool)
         return parts[0] if len(parts) == 1 else {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def __call__(self, images: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor) -> dict[str, np.ndarray]:

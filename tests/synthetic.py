@@ -78,3 +78,14 @@ def cured_copy(cache: RunCache) -> tuple[RunCache, int]:
     fix[np.nonzero(fix)[0][::2]] = False
     logits[fix, 1] += 10
     return with_logits(cache, logits), int(fix.sum())
+
+
+def random_image_folder(root, classes: tuple[str, ...], per_class: int, hw: tuple[int, int], seed: int = 0) -> None:
+    """An ImageFolder of random RGB PNGs: root/<class>/<NN>.png, per_class images of height x width hw."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (*hw, 3), dtype=np.uint8)).save(root / c / f"{i:02d}.png")

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from engine.cache import load_cache
 from engine.models import ARCHITECTURES
+from tests.synthetic import random_image_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 # 301 images in batches of 64: 5 batches, rank 0 reads 2 (128 images) and rank 1 reads 3 (173), the last short
@@ -65,11 +65,7 @@ def test_two_processes_write_the_cache_one_process_writes(tmp_path):
 @pytest.fixture
 def folder_with_a_broken_image(tmp_path):
     """An ImageFolder of 2 x 40 images 16x16 whose last image (read by rank 1) is not an image, and a checkpoint."""
-    rng = np.random.default_rng(0)
-    for c in ("ant", "bee"):
-        (tmp_path / "imgs" / c).mkdir(parents=True)
-        for i in range(40):
-            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "imgs" / c / f"{i:02d}.png")
+    random_image_folder(tmp_path / "imgs", ("ant", "bee"), 40, (16, 16))
     (tmp_path / "imgs" / "bee" / "39.png").write_bytes(b"not a png")
     torch.manual_seed(0)
     torch.save(ARCHITECTURES["cifar_resnet20"][0](2).state_dict(), tmp_path / "r20.pth")

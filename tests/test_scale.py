@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 import engine.cache_folder as cache_folder
 from engine.cache import CacheError, load_cache, resolve_cache_path, save_cache, save_cache_folder
 from engine.shards import batch_ranges, shard_batches
+from tests.synthetic import random_image_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -304,11 +305,7 @@ def test_torchvision_resnet_with_weights_runs_end_to_end(tmp_path):
 
     from engine.cli import app
 
-    rng = np.random.default_rng(3)
-    for c in ("ant", "bee"):
-        (tmp_path / "imgs" / c).mkdir(parents=True)
-        for i in range(3):
-            Image.fromarray(rng.integers(0, 255, (90, 120, 3), dtype=np.uint8)).save(tmp_path / "imgs" / c / f"{i}.png")
+    random_image_folder(tmp_path / "imgs", ("ant", "bee"), 3, (90, 120), seed=3)
     torch.manual_seed(0)
     torch.save(torchvision.models.resnet18(num_classes=2).state_dict(), tmp_path / "r18.pth")
     result = CliRunner().invoke(app, [
