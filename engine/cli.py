@@ -28,6 +28,7 @@ out_console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEFAULT_OUT = Path("gradcam_results")
+INTERRUPTED = "Interrupted; no file was left half-written: each one is as the earlier run left it, or this run's complete version."
 CIFAR100_MEAN = (0.5070, 0.4865, 0.4409)
 CIFAR100_STD = (0.2673, 0.2564, 0.2761)
 
@@ -55,7 +56,7 @@ def user_errors() -> Iterator[None]:
             err_console.print(f"[bold red]Error:[/] {where}{exc}", markup=True, highlight=False)
         raise typer.Exit(2)
     except KeyboardInterrupt:
-        err_console.print("Interrupted; no file was left half-written: each one is as the earlier run left it, or this run's complete version.")
+        err_console.print(INTERRUPTED)
         raise typer.Exit(130)
 
 
@@ -205,9 +206,14 @@ def compare(
 
 
 def main() -> None:
-    """Console-script entry: SIGTERM unwinds like Ctrl-C, so temporary files are removed on the way out."""
+    """Console-script entry: SIGTERM unwinds like Ctrl-C, so temporary files are removed on the way out;
+    an interrupt that lands outside a command's own handling (start-up) is the same calm exit 130."""
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print(INTERRUPTED)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

@@ -120,7 +120,9 @@ def test_interrupted_run_leaves_previous_cache_untouched(tmp_path, sig):
          "--checkpoint", str(shared / "models" / "chenyaofo_cifar100_resnet56.pth"), "--out", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )
-    time.sleep(6)  # inside the forward pass
+    while not proc.stderr.readline().startswith("Data:"):  # printed just before the pass starts
+        assert proc.poll() is None, "the run ended before its pass"
+    time.sleep(2)  # inside the forward pass (it takes about 25 s)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
