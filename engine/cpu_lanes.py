@@ -35,7 +35,7 @@ class Lane:
 
 
 def lane_count(device: torch.device) -> int:
-    """How many lanes suit this device: one per pair of threads, at most MAX_LANES; one on accelerators."""
+    """How many lanes suit this device: one per PyTorch thread, at most MAX_LANES; one on accelerators."""
     if device.type != "cpu":
         return 1
     return max(1, min(MAX_LANES, torch.get_num_threads()))

@@ -43,8 +43,8 @@ def suspect_columns(probs: np.ndarray, labels: np.ndarray, class_names: list[str
     sus = has & (best != labels) & (p_best > p_given)
     i = idx[sus]
     margin = p_best[i] - p_given[i]
-    i = i[np.lexsort((i, -margin))]  # margin descending, then image order (stable, NaN last)
-    margin = p_best[i] - p_given[i]
+    order = np.lexsort((i, -margin))  # margin descending, then image order (stable, NaN last)
+    i, margin = i[order], margin[order]
     return {
         "rank": np.arange(1, len(i) + 1),
         "image": i,

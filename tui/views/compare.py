@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.reactive import reactive
@@ -119,7 +120,7 @@ class CompareView(SortableClassTable):
 
     def _failed(self, text: str) -> None:
         self.query_one(LoadingIndicator).remove()
-        self.query_one("#compare-status", Static).update(text)
+        self.query_one("#compare-status", Static).update(Text(text))  # paths and names are never markup
 
     def _fill(self, cmp) -> None:
         self.comparison = cmp
