@@ -1,7 +1,8 @@
 """Models: the built-in architectures, user factories, TorchScript files, and safe checkpoint loading.
 
-Checkpoints load with `torch.load(weights_only=True)`; a full pickled model (which can run code when
-loaded) needs the user's explicit `--trust-checkpoint`.
+Nothing in a checkpoint runs: state_dicts load with `torch.load(weights_only=True)`, a TorchScript file's
+tensors are read from its archive without compiling or running its code (engine.torchscript_weights), and
+only a full pickled model, which can run code when loaded, needs the user's explicit `--trust-checkpoint`.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ import hashlib
 import importlib.util
 import inspect
 import pickle
-import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -22,6 +21,7 @@ from torch import nn
 
 from engine.cifar_resnet import DEPTHS, cifar_resnet
 from engine.errors import UserError
+from engine.torchscript_weights import is_torchscript, read_torchscript_tensors
 
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "weights", "ema")
 PREFIXES = ("module.", "_orig_mod.", "model.")
@@ -67,14 +67,6 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _is_torchscript(path: Path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return any(n.endswith("constants.pkl") or "/code/" in n for n in zf.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False
 
 
 def _read_checkpoint(path: Path, trust: bool) -> Any:
@@ -203,20 +195,26 @@ def load_model(
     if arch is not None and arch not in ARCHITECTURES:
         raise UserError(f"Unknown --arch {arch!r}; choose one of {', '.join(ARCHITECTURES)}.")
     meta: dict[str, Any] = {"checkpoint": str(checkpoint)}
-    if checkpoint.is_file() and _is_torchscript(checkpoint):
-        return _load_torchscript(checkpoint, num_classes, arch, meta)
-    obj = _read_checkpoint(checkpoint, trust_checkpoint)
-    meta["checkpoint_sha256"] = file_sha256(checkpoint)
-    if isinstance(obj, nn.Module):  # only reachable with --trust-checkpoint
-        meta["arch"] = type(obj).__name__
-        meta["loaded_as"] = "pickled module (trusted)"
-        return LoadedModel(obj.eval(), _known_layer(obj), meta)
-    sd = extract_state_dict(obj)
-    if sd is None:
-        raise UserError(
-            f"Checkpoint {checkpoint} holds no state_dict (looked for a tensor dict, or one under "
-            f"{', '.join(WRAPPER_KEYS)})."
-        )
+    if checkpoint.is_file() and is_torchscript(checkpoint):
+        if arch is None and model_spec is None:
+            return _load_torchscript(checkpoint, num_classes, meta)
+        sd = read_torchscript_tensors(checkpoint)
+        meta["checkpoint_sha256"] = file_sha256(checkpoint)
+        loaded_as = "TorchScript (its tensors only; none of its code was run)"
+    else:
+        obj = _read_checkpoint(checkpoint, trust_checkpoint)
+        meta["checkpoint_sha256"] = file_sha256(checkpoint)
+        if isinstance(obj, nn.Module):  # only reachable with --trust-checkpoint
+            meta["arch"] = type(obj).__name__
+            meta["loaded_as"] = "pickled module (trusted)"
+            return LoadedModel(obj.eval(), _known_layer(obj), meta)
+        sd = extract_state_dict(obj)
+        if sd is None:
+            raise UserError(
+                f"Checkpoint {checkpoint} holds no state_dict (looked for a tensor dict, or one under "
+                f"{', '.join(WRAPPER_KEYS)})."
+            )
+        loaded_as = "state_dict (weights_only=True)" if not trust_checkpoint else "state_dict"
     if arch is None and model_spec is None:
         raise UserError("This checkpoint holds weights only: say which network they belong to with --arch or --model.")
     if arch is not None:
@@ -228,7 +226,7 @@ def load_model(
         model, layer = _call_factory(factory, num_classes, label), None
         meta["arch"] = label
     apply_state_dict(model, sd, label, num_classes)
-    meta["loaded_as"] = "state_dict (weights_only=True)" if not trust_checkpoint else "state_dict"
+    meta["loaded_as"] = loaded_as
     meta["params"] = int(sum(p.numel() for p in model.parameters()))
     if arch is not None:
         meta["batchnorm_folded"] = fold_batchnorm(model.eval())
@@ -264,28 +262,22 @@ def _known_layer(model: nn.Module) -> str | None:
     return "layer4" if "layer4" in names else "layer3" if "layer3" in names else None
 
 
-def _load_torchscript(path: Path, num_classes: int, arch: str | None, meta: dict[str, Any]) -> LoadedModel:
-    """TorchScript forbids forward hooks, so Grad-CAM runs on the eager twin of a recognised architecture."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # "jit is deprecated": the user's file is what it is
-            scripted = torch.jit.load(str(path), map_location="cpu")
-    except Exception as exc:
-        raise UserError(f"TorchScript file {path} could not be loaded: {_short(exc)}.") from None
+def _load_torchscript(path: Path, num_classes: int, meta: dict[str, Any]) -> LoadedModel:
+    """The archive's tensors, read without running its code, loaded into the built-in architecture whose
+    keys and shapes they fit (Grad-CAM needs a layer hook, which TorchScript modules do not take anyway)."""
+    sd = read_torchscript_tensors(path)
     meta["checkpoint_sha256"] = file_sha256(path)
-    sd = {k: v for k, v in scripted.state_dict().items()}
-    candidates = [arch] if arch else list(ARCHITECTURES)
-    for name in candidates:
+    for name in ARCHITECTURES:
         build, layer = ARCHITECTURES[name]
         model = build(num_classes)
         own = model.state_dict()
         if set(own) == set(sd) and all(own[k].shape == sd[k].shape for k in own):
             model.load_state_dict(sd)
-            meta.update(arch=name, loaded_as="TorchScript (weights into the eager architecture)")
+            meta.update(arch=name, loaded_as="TorchScript (its tensors only; none of its code was run)")
             meta["params"] = int(sum(p.numel() for p in model.parameters()))
             meta["batchnorm_folded"] = fold_batchnorm(model.eval())
             return LoadedModel(model.eval(), layer, meta)
     raise UserError(
-        f"TorchScript file {path} is not one of the built-in architectures, and TorchScript does not allow the "
-        "layer hook Grad-CAM needs; save a state_dict and pass --model FILE.py:FACTORY instead."
+        f"TorchScript file {path} does not hold the weights of a built-in architecture; say which network they "
+        "belong to with --arch or --model FILE.py:FACTORY."
     )
