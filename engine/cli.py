@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import signal
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator, Optional, Tuple
 
 import typer
 from rich.console import Console
 
+from engine.console import say, say_error
 from engine.errors import UserError
 
 app = typer.Typer(
@@ -53,10 +54,10 @@ def user_errors() -> Iterator[None]:
     except UserError as exc:
         if not (isinstance(exc, PeerFailed) and rank != 0):
             where = f"rank {rank}: " if rank else ""
-            err_console.print(f"[bold red]Error:[/] {where}{exc}", markup=True, highlight=False)
+            say_error(err_console, f"{where}{exc}")
         raise typer.Exit(2)
     except KeyboardInterrupt:
-        err_console.print(INTERRUPTED)
+        say(err_console, INTERRUPTED)
         raise typer.Exit(130)
 
 
@@ -84,16 +85,16 @@ def run(
     reports: bool = typer.Option(True, "--reports/--no-reports", help="Write the PNG/CSV/HTML/TXT reports after the cache."),
 ) -> None:
     """Analyse a trained classifier on its test set: predictions, metrics and Grad-CAM into one cache."""
-    with user_errors():
+    with user_errors(), ExitStack() as held:
         from engine.cache import resolve_cache_path
         from engine.data import load_data
         from engine.distributed import Ranks
-        from engine.output_folder import check_output_folder
+        from engine.output_folder import writing_into
         from engine.pipeline import CACHE_FORMATS, analyse_model, print_summary
 
         ranks = Ranks.from_env()
-        if ranks.is_main:
-            check_output_folder(out)
+        if ranks.is_main:  # a folder that cannot hold the run, or that another run is writing, fails first
+            held.enter_context(writing_into(out))
         pre = _preprocess(image_size, weights, mean, std)
         if cache_format not in CACHE_FORMATS:
             raise UserError(f"--cache-format {cache_format!r} is not one of {', '.join(CACHE_FORMATS)}.")
@@ -124,7 +125,7 @@ def run(
         if limit is not None:
             dataset = dataset.head(limit)
         if ranks.is_main:
-            err_console.print(f"Data: {dataset.source} ({len(dataset)} images, {dataset.num_classes} classes)")
+            say(err_console, f"Data: {dataset.source} ({len(dataset)} images, {dataset.num_classes} classes)")
         cache = analyse_model(
             dataset, net, mean=tuple(mean), std=tuple(std), target_layer=target_layer, model_meta=model_meta,
             device=device, batch_size=batch_size, out_dir=out, write_reports=reports, console=err_console,
@@ -172,13 +173,15 @@ def report(
     """(Re)write the PNG/CSV/HTML/TXT reports from a cache alone (no torch, no model, no data set)."""
     with user_errors():
         from engine.cache import load_cache, resolve_cache_path
+        from engine.output_folder import writing_into
         from engine.reports import write_reports
 
         cache = resolve_cache_path(cache)
         loaded = load_cache(cache)
         folder = out or cache.parent
-        paths = write_reports(loaded, folder, progress=True)
-        out_console.print(f"Wrote {len(paths)} files to {folder}")
+        with writing_into(folder):
+            paths = write_reports(loaded, folder, progress=True)
+        say(out_console, f"Wrote {len(paths)} files to {folder}")
 
 
 def _terminate_as_interrupt(signum: int, frame: object) -> None:
@@ -195,14 +198,18 @@ def compare(
     with user_errors():
         from engine.cache import load_cache
         from engine.compare import compare as compare_runs
-        from engine.compare import summary_text, write_comparison
+        from engine.compare import summary_lines, write_comparison
 
         from engine.cache import resolve_cache_path
 
+        from engine.output_folder import writing_into
+
         result = compare_runs(load_cache(resolve_cache_path(old)), load_cache(resolve_cache_path(new)))
-        paths = write_comparison(result, out, str(old), str(new))
-        out_console.print(summary_text(result, str(old), str(new)), markup=False)
-        out_console.print(f"Wrote {', '.join(str(p) for p in paths)}")
+        with writing_into(out):
+            paths = write_comparison(result, out, str(old), str(new))
+        for text in summary_lines(result, str(old), str(new)):
+            say(out_console, text)
+        say(out_console, f"Wrote {', '.join(str(p) for p in paths)}")
 
 
 def main() -> None:
@@ -212,7 +219,7 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        err_console.print(INTERRUPTED)
+        say(err_console, INTERRUPTED)
         raise SystemExit(130) from None
 
 

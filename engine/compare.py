@@ -89,7 +89,8 @@ def compare(old: RunCache, new: RunCache) -> Comparison:
     return Comparison(per_class, images, summary)
 
 
-def summary_text(cmp: Comparison, old_name: str, new_name: str, top: int = 10) -> str:
+def summary_lines(cmp: Comparison, old_name: str, new_name: str, top: int = 10) -> list[str]:
+    """compare_summary.txt line by line (the CLI prints each line through engine.console)."""
     s = cmp.summary
     pc = cmp.per_class.sort_values(["delta", "class_id"], kind="mergesort")
     lines = [
@@ -109,7 +110,11 @@ def summary_text(cmp: Comparison, old_name: str, new_name: str, top: int = 10) -
         *[f"  {r.class_name:<22} {r.accuracy_old * 100:5.1f}% -> {r.accuracy_new * 100:5.1f}% ({r.delta * 100:+.1f}; fixed {r.fixed}, broken {r.broken})"
           for r in pc.head(top).itertuples()],
     ]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def summary_text(cmp: Comparison, old_name: str, new_name: str, top: int = 10) -> str:
+    return "\n".join(summary_lines(cmp, old_name, new_name, top)) + "\n"
 
 
 def write_comparison(cmp: Comparison, out_dir: Path, old_name: str, new_name: str) -> list[Path]:

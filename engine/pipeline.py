@@ -8,7 +8,6 @@ the cache and the reports. The cache is one .npz for ordinary runs, a folder of 
 from __future__ import annotations
 
 import platform
-import shutil
 import time
 from contextlib import ExitStack
 from datetime import datetime, timezone
@@ -22,10 +21,12 @@ from torch import nn
 
 from engine import __version__
 from engine.cache import FOLDER_NAME, RunCache, finish_cache_folder, save_cache
-from engine.cache_folder import FolderCacheWriter, is_cache_folder
+from engine.cache_folder import FolderCacheWriter, check_cache_folder_target
 from engine.cam_methods import METHOD_NAMES
+from engine.console import say, say_warning, visible
 from engine.distributed import Ranks
 from engine.errors import UserError
+from engine.folder_lock import locked_folder
 from engine.imageset import ImageSet
 from engine.inference import default_layer, find_layer, to_model_input
 from engine.loader import auto_workers
@@ -33,6 +34,7 @@ from engine.output_folder import check_output_folder, estimate_run_bytes
 from engine.preprocess import display_shape
 from engine.progress import progress_bar
 from engine.streamed_pass import ArraySink, gathered_members, stream_pass
+from engine.written_files import WrittenFiles
 
 CACHE_FORMATS = ("auto", "npz", "folder")
 FOLDER_ABOVE_IMAGES = 200_000  # `auto` writes a cache folder above this many images ...
@@ -81,16 +83,36 @@ def analyse_model(
     preprocess: dict[str, Any] | None = None,
 ) -> RunCache | None:
     """Run the whole pipeline on an ImageSet and a model in eval mode; save the cache in out_dir (cache.npz
-    or cache/) and the reports. Under torchrun (ranks) rank 0 returns the RunCache, the other ranks None."""
+    or cache/) and the reports, holding the folder's lock throughout. Under torchrun (ranks) rank 0 returns
+    the RunCache, the other ranks None."""
     ranks = ranks or Ranks()
     console = (console or Console(stderr=True)) if ranks.is_main else Console(quiet=True)
-    timings: dict[str, float] = {}
     if display_size < 1:
         raise UserError(f"--display-size {display_size} is not a size in pixels; give a positive number such as 128.")
-    if out_dir is not None and ranks.is_main:  # refuse a folder that cannot hold the run before the work
-        display_hw = display_shape(int(data.images.shape[1]), int(data.images.shape[2]), display_size)
-        check_output_folder(out_dir, estimate_run_bytes(
-            len(data), *display_hw, data.num_classes, masks=data.masks is not None, reports=write_reports))
+    writes = out_dir is not None and ranks.is_main
+    with ExitStack() as folder:
+        if writes:  # refuse a folder that cannot hold the run before the work, then keep it to ourselves
+            display_hw = display_shape(int(data.images.shape[1]), int(data.images.shape[2]), display_size)
+            check_output_folder(out_dir, estimate_run_bytes(
+                len(data), *display_hw, data.num_classes, masks=data.masks is not None, reports=write_reports))
+            folder.enter_context(locked_folder(out_dir))
+        cache = _analyse(data, model, mean, std, target_layer, model_meta, device, batch_size, out_dir,
+                         console, force_autograd, cam_method, ranks, cache_format, display_size, workers, preprocess)
+        if cache is not None and writes and write_reports:
+            from engine.reports import write_reports as write_report_files
+
+            write_report_files(cache, out_dir, progress=True)
+    return cache
+
+
+def _analyse(
+    data: ImageSet, model: nn.Module, mean: tuple[float, float, float], std: tuple[float, float, float],
+    target_layer: str | None, model_meta: dict[str, Any], device: str | None, batch_size: int,
+    out_dir: Path | None, console: Console, force_autograd: bool, cam_method: str, ranks: Ranks,
+    cache_format: str, display_size: int, workers: int | None, preprocess: dict[str, Any] | None,
+) -> RunCache | None:
+    """The pass, the RunCache assembled on rank 0, and the cache written into out_dir."""
+    timings: dict[str, float] = {}
     dev = ranks.device(device)
     model = model.eval().to(dev)
     probe = to_model_input(
@@ -105,6 +127,8 @@ def analyse_model(
     n = len(data)
     display_hw = display_shape(int(data.images.shape[1]), int(data.images.shape[2]), display_size)
     fmt = choose_cache_format(cache_format, n, display_hw)
+    if ranks.is_main and out_dir is not None and fmt == "folder":
+        check_cache_folder_target(out_dir / FOLDER_NAME)
     workers = auto_workers(data.images, ranks.local_world_size) if workers is None else workers
     ranks.start(dev)
     try:
@@ -126,20 +150,17 @@ def analyse_model(
                               dev, ranks, fmt, workers, preprocess, console)
             if out_dir is not None:
                 t0 = time.perf_counter()
+                record = WrittenFiles.load(out_dir)
                 if writer is not None:
-                    finish_cache_folder(writer, cache)
-                    (out_dir / "cache.npz").unlink(missing_ok=True)  # one cache per output folder
+                    written, other = finish_cache_folder(writer, cache), "cache.npz"
                 else:
-                    save_cache(cache, out_dir / "cache.npz")
-                    if is_cache_folder(out_dir / FOLDER_NAME):
-                        shutil.rmtree(out_dir / FOLDER_NAME, ignore_errors=True)
+                    written, other = save_cache(cache, out_dir / "cache.npz"), FOLDER_NAME
+                record.record(written)
+                record.remove(other)  # one cache per output folder: the other form goes, if this tool wrote it
+                record.save()
                 timings["cache_write_s"] = round(time.perf_counter() - t0, 3)
     finally:
         ranks.close()
-    if out_dir is not None and write_reports:
-        from engine.reports import write_reports as write_report_files
-
-        write_report_files(cache, out_dir, progress=True)
     return cache
 
 
@@ -160,11 +181,12 @@ def _assemble(
     n = len(data)
     timings["forward_and_cam_s"] = round(stats.seconds, 3)
     for note in stats.notes:
-        console.print(f"[yellow]{note}[/]")
+        say_warning(console, note)
     if stats.nonfinite_images:
-        console.print(
-            f"[yellow]Warning: the model gave non-finite logits (NaN/inf) for {stats.nonfinite_images} of "
-            f"{n} images; their probabilities are not meaningful.[/]"
+        say_warning(
+            console,
+            f"Warning: the model gave non-finite logits (NaN/inf) for {stats.nonfinite_images} of "
+            f"{n} images; their probabilities are not meaningful.",
         )
     data_meta: dict[str, Any] = {"source": data.source, "num_images": n, "image_size": list(arrays["images"].shape[1:3])}
     if tuple(arrays["images"].shape[1:3]) != tuple(data.images.shape[1:3]):
@@ -214,17 +236,17 @@ def _assemble(
 def print_summary(cache: RunCache, console: Console, cache_path: Path | None) -> None:
     """What the notebook printed, so users find the familiar lines."""
     a = cache.analysis
-    console.print(f"Predictions collected for {a.num_images} images")
-    console.print(f"Overall accuracy: {a.top1 * 100:.2f}%")
-    console.print(f"Correct: {a.num_correct}/{a.num_images}")
-    console.print(f"Top-5 accuracy: {a.top5 * 100:.2f}%")
+    say(console, f"Predictions collected for {a.num_images} images")
+    say(console, f"Overall accuracy: {a.top1 * 100:.2f}%")
+    say(console, f"Correct: {a.num_correct}/{a.num_images}")
+    say(console, f"Top-5 accuracy: {a.top5 * 100:.2f}%")
     if a.errors_within_superclass is not None:
-        console.print(f"Errors within the true superclass: {a.errors_within_superclass * 100:.1f}%")
+        say(console, f"Errors within the true superclass: {a.errors_within_superclass * 100:.1f}%")
     table = a.per_class.assign(errors=a.per_class.support - a.per_class.correct)
     worst = table.sort_values(["errors", "class_id"], ascending=[False, True], kind="mergesort").head(10)
-    console.print("Classes with most errors:")
+    say(console, "Classes with most errors:")
     for row in worst.itertuples():
         wrong = f" (most often read as {row.top_wrong_prediction}: {row.top_wrong_count})" if row.top_wrong_count else ""
-        console.print(f"  {row.class_name:<20} {row.errors:>4} errors of {row.support}, accuracy {row.accuracy * 100:5.1f}%{wrong}", markup=False)
+        say(console, f"  {visible(row.class_name):<20} {row.errors:>4} errors of {row.support}, accuracy {row.accuracy * 100:5.1f}%{wrong}")
     if cache_path is not None:
-        console.print(f"Cache written to {cache_path}")
+        say(console, f"Cache written to {cache_path}")

@@ -48,6 +48,14 @@ def not_comparable(old, new) -> str | None:
     return None
 
 
+def refuse(why: object) -> None:
+    """One sentence on stderr (every control character made visible) and exit code 2."""
+    from engine.console import visible
+
+    print(f"gradcam-tui: {visible(why)}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from engine.cache import CacheError, load_cache, resolve_cache_path
@@ -56,15 +64,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         caches = [load_cache(p) for p in paths]
     except CacheError as exc:
-        print(f"gradcam-tui: {exc}", file=sys.stderr)
-        raise SystemExit(2)
+        refuse(exc)
     old = None
     if len(caches) == 2:
         old = caches[0]
         why = not_comparable(old, caches[1])
         if why:
-            print(f"gradcam-tui: {why}", file=sys.stderr)
-            raise SystemExit(2)
+            refuse(why)
     from tui.app import GradCamApp
 
     cache_path = Path(paths[-1])

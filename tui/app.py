@@ -21,7 +21,9 @@ from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from engine.cache import RunCache
+from engine.console import visible
 from tui.messages import FigureWritten, OpenClass, OpenPair
+from tui.model import for_terminal
 from tui.screens.help import HelpScreen
 from tui.views.class_view import ClassView
 from tui.views.classes import ClassesView
@@ -67,18 +69,20 @@ class GradCamApp(App[None]):
         old_path: Path | str | None = None,
     ) -> None:
         """`cache` is the run browsed; with `old_cache` (an earlier run on the same test set) a Compare tab
-        shows what changed from it to `cache`."""
+        shows what changed from it to `cache`. The views get the caches as for_terminal() shows them; the
+        PNGs `w` writes use the real names."""
         super().__init__()
-        self.cache = cache
-        self.old_cache = old_cache
+        self.source_cache = cache
+        self.cache = for_terminal(cache)
+        self.old_cache = None if old_cache is None else for_terminal(old_cache)
         self.old_path = Path(old_path) if old_path else None
         self.out_dir = Path(out_dir)
         self.cache_path = Path(cache_path) if cache_path else None
         self.written: list[Path] = []
         if cache_path:
-            self.sub_title = str(cache_path)
+            self.sub_title = visible(cache_path)
             if old_path:
-                self.sub_title = f"{old_path} → {cache_path}"
+                self.sub_title = visible(f"{old_path} → {cache_path}")
 
     @property
     def views(self) -> tuple[str, ...]:
@@ -121,8 +125,8 @@ class GradCamApp(App[None]):
         if name == "suspects":
             return SuspectsView(cache, id="suspects-view")
         if name == COMPARE_VIEW and self.old_cache is not None:
-            old_name = str(self.old_path) if self.old_path else "old"
-            new_name = str(self.cache_path) if self.cache_path else "new"
+            old_name = visible(self.old_path) if self.old_path else "old"
+            new_name = visible(self.cache_path) if self.cache_path else "new"
             return CompareView(self.old_cache, cache, old_name, new_name, id="compare-view")
         return OverviewView(cache, id="overview-view")
 
@@ -144,7 +148,7 @@ class GradCamApp(App[None]):
 
     async def action_show(self, name: str) -> None:
         if name not in self.views:  # 7 without a second cache
-            self.notify("Start with two caches (gradcam-tui OLD NEW) to compare runs.", severity="warning")
+            self.notify("Start with two caches (gradcam-tui OLD NEW) to compare runs.", severity="warning", markup=False)
             return
         view, _ = await self.ensure_view(name)
         self.query_one(TabbedContent).active = name
@@ -195,31 +199,31 @@ class GradCamApp(App[None]):
     def action_write_png(self) -> None:
         what = self.figure_on_screen()
         if what is None:
-            self.notify("Open a class (2 or 3) or a confused pair (4) to write its PNG.", severity="warning")
+            self.notify("Open a class (2 or 3) or a confused pair (4) to write its PNG.", severity="warning", markup=False)
             return
-        self.notify(f"Writing the {what[0]} figure to {self.out_dir}/ …", timeout=2)
+        self.notify(visible(f"Writing the {what[0]} figure to {self.out_dir}/ …"), timeout=2, markup=False)
         self._write(*what)
 
     @work(thread=True, group="write")
     def _write(self, kind: str, key: int) -> None:
-        try:
-            from engine.reports import write_class_figure, write_pair_figure
-        except ImportError as exc:
-            self.call_from_thread(self.notify, f"This engine cannot write figures: {exc}", severity="error")
-            return
+        from engine.folder_lock import locked_folder
+        from engine.reports import write_class_figure, write_pair_figure
+
         try:
             with _WRITE_LOCK:
                 self.out_dir.mkdir(parents=True, exist_ok=True)
-                if kind == "class":
-                    path = write_class_figure(self.cache, key, self.out_dir)
-                else:
-                    path = write_pair_figure(self.cache, key, self.out_dir)
-        except Exception as exc:  # disk full, permissions: say so, keep browsing
-            self.call_from_thread(self.notify, f"Could not write the PNG: {exc}", severity="error", timeout=8)
+                with locked_folder(self.out_dir):  # a run writing into this folder: say so, write nothing
+                    if kind == "class":
+                        path = write_class_figure(self.source_cache, key, self.out_dir)
+                    else:
+                        path = write_pair_figure(self.source_cache, key, self.out_dir)
+        except Exception as exc:  # disk full, permissions, a busy folder: say so, keep browsing
+            self.call_from_thread(self.notify, visible(f"Could not write the PNG: {exc}"), severity="error",
+                                  timeout=8, markup=False)
             return
         self.call_from_thread(self._written, Path(path))
 
     def _written(self, path: Path) -> None:
         self.written.append(path)
-        self.notify(str(path), title="PNG written", timeout=6)
+        self.notify(visible(path), title="PNG written", timeout=6, markup=False)
         self.post_message(FigureWritten(path))

@@ -19,6 +19,7 @@ import numpy as np
 
 from engine.cache import RunCache
 from engine.cam_display import display_cam, heatmap_rgb, overlay_rgb
+from engine.console import visible
 from tui.model import pct, target_role
 
 
@@ -174,4 +175,4 @@ def safely(build, *args) -> list[Panel]:
     try:
         return build(*args)
     except Exception as exc:  # noqa: BLE001 - shown to the user in place of the figure
-        return [message("Cannot draw this example", f"{type(exc).__name__}: {exc}"[:200])]
+        return [message("Cannot draw this example", visible(f"{type(exc).__name__}: {exc}")[:200])]

@@ -7,12 +7,27 @@ notebook, and the Grad-CAM targets an example can be drawn for.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from engine.analysis import HIGH_CONFIDENCE_CORRECT, KIND_NAMES, MISCLASSIFIED
 from engine.cache import RunCache
+from engine.console import visible, visible_tree
+
+
+def for_terminal(cache: RunCache) -> RunCache:
+    """The cache as the app shows it: class and superclass names and every metadata string made visible()
+    (engine.console), so no control character from the file reaches the terminal through any view. The
+    numbers are the cache's own; the cache itself is returned when nothing needs escaping."""
+    names = [visible(n) for n in cache.class_names]
+    supers = None if cache.superclass_names is None else [visible(n) for n in cache.superclass_names]
+    meta = visible_tree(cache.meta)
+    if names == list(cache.class_names) and supers == cache.superclass_names and meta == cache.meta:
+        return cache
+    return dataclasses.replace(cache, class_names=names, superclass_names=supers, meta=meta, _analysis=None,
+                               _diagnostics=None)
 
 
 @dataclass(frozen=True)

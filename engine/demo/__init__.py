@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from engine.console import say, visible
 
 if TYPE_CHECKING:
     from engine.cache import RunCache
@@ -60,17 +63,24 @@ def run_demo(
 ) -> "RunCache":
     """Generate the test world, get the demo model, run the `run` pipeline (same cache, same reports), then
     print what Grad-CAM and the predictions reveal about the planted patterns, measured against the truth."""
-    from engine.demo.net import DEMO_MEAN, DEMO_STD, DEMO_TARGET_LAYER
-    from engine.demo.train import load_demo_model
-    from engine.demo.truth import measure
-    from engine.demo.world import CLASS_NAMES, LOOKALIKE_PAIRS, TEST_PER_CLASS, make_world, world_backgrounds
-    from engine.pipeline import analyse_model, check_output_folder, print_summary
-    from engine.progress import progress_bar
+    from engine.output_folder import writing_into
 
     console = console or Console(highlight=False, soft_wrap=True)
     bars = progress_console or Console(stderr=True, highlight=False, soft_wrap=True)
     out_dir = Path(out_dir)
-    check_output_folder(out_dir)
+    with writing_into(out_dir):
+        return _run_demo(out_dir, console, bars, n_per_class, write_reports, device)
+
+
+def _run_demo(out_dir: Path, console: Console, bars: Console, n_per_class: int | None, write_reports: bool,
+              device: str | None) -> "RunCache":
+    from engine.demo.net import DEMO_MEAN, DEMO_STD, DEMO_TARGET_LAYER
+    from engine.demo.train import load_demo_model
+    from engine.demo.truth import measure
+    from engine.demo.world import CLASS_NAMES, LOOKALIKE_PAIRS, TEST_PER_CLASS, make_world, world_backgrounds
+    from engine.pipeline import analyse_model, print_summary
+    from engine.progress import progress_bar
+
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -81,7 +91,7 @@ def run_demo(
 
     t0 = time.perf_counter()
     with ExitStack() as stack:
-        model = load_demo_model(progress=_lazy_bar(stack, bars), log=lambda msg: bars.print(f"[yellow]{msg}[/]"))
+        model = load_demo_model(progress=_lazy_bar(stack, bars), log=lambda msg: say(bars, (msg, "yellow")))
     timings["model"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -102,13 +112,14 @@ def run_demo(
         findings, cache.class_names, console,
         backgrounds=world_backgrounds("test", n_per_class), labels=cache.labels, preds=cache.preds,
     )
-    console.print(
+    say(
+        console,
         "Demo time: "
         + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items() if k != "total")
         + f"; total {timings['total']:.1f} s"
-        + ("" if write_reports else " (reports skipped)")
+        + ("" if write_reports else " (reports skipped)"),
     )
-    console.print(f"Browse it with: gradcam-tui {out_dir / 'cache.npz'}")
+    say(console, f"Browse it with: gradcam-tui {out_dir / 'cache.npz'}")
     return cache
 
 
@@ -151,11 +162,15 @@ def print_findings(
     )
 
     def verdict(cond: bool, text: str) -> None:
-        console.print(("   [green]found:[/] " if cond else "   [red]not found:[/] ") + text)
+        say(console, ("   found: ", "green") if cond else ("   not found: ", "red"), text)
+
+    def cell(text: str) -> Text:
+        return Text(visible(text))
 
     console.print()
-    console.print("[bold]Measured against the demo world's truth[/] (object masks, planted patterns)")
-    console.print(
+    say(console, ("Measured against the demo world's truth", "bold"), " (object masks, planted patterns)")
+    say(
+        console,
         f"Pointing game, correct predictions: {_pct(f.pointing_game_correct)} of {f.num_correct} Grad-CAM "
         "peaks (true class) fall on the object"
     )
@@ -171,7 +186,7 @@ def print_findings(
     table.add_column("conf", justify="right")
     table.add_column("planted", no_wrap=True)
     for rank, p in enumerate(f.top_pairs, 1):
-        table.add_row(str(rank), class_names[p.true_id], class_names[p.pred_id], str(p.count),
+        table.add_row(str(rank), cell(class_names[p.true_id]), cell(class_names[p.pred_id]), str(p.count),
                       f"{p.mean_confidence:.2f}", "look-alike" if p.lookalike else "")
     console.print(table)
     verdict(lead >= len(LOOKALIKE_PAIRS) and len(found) == len(LOOKALIKE_PAIRS),
@@ -182,15 +197,18 @@ def print_findings(
     bg = f.background
     order = ranked_by_background_focus(bg)
     s = SPURIOUS_CLASS
-    console.print(
-        f"[bold]2. Spurious background[/]: {class_names[s]} was trained on {BACKGROUNDS[SPURIOUS_BACKGROUND]} "
-        f"{SPURIOUS_TRAIN_RATE:.0%} of the time; test backgrounds are balanced"
+    say(
+        console,
+        ("2. Spurious background", "bold"),
+        f": {class_names[s]} was trained on {BACKGROUNDS[SPURIOUS_BACKGROUND]} "
+        f"{SPURIOUS_TRAIN_RATE:.0%} of the time; test backgrounds are balanced",
     )
     if backgrounds is not None and labels is not None and preds is not None:
         on = backgrounds == SPURIOUS_BACKGROUND
         mine = labels == s
         right = labels == preds
-        console.print(
+        say(
+            console,
             f"   {class_names[s]} accuracy: {_pct(right[mine & on].mean())} on {BACKGROUNDS[SPURIOUS_BACKGROUND]}, "
             f"{_pct(right[mine & ~on].mean())} elsewhere; other classes on {BACKGROUNDS[SPURIOUS_BACKGROUND]} "
             f"called {class_names[s]}: {int((~mine & on & (preds == s)).sum())} of {int((~mine & on).sum())}"
@@ -204,12 +222,13 @@ def print_findings(
     table.add_column("pointing", justify="right")
     for c in order[:6]:
         table.add_row(
-            class_names[c] + (" *" if c == s else ""), str(bg.errors[c]), _pct(bg.share[c], 0),
+            cell(class_names[c] + (" *" if c == s else "")), str(bg.errors[c]), _pct(bg.share[c], 0),
             f"{bg.missed_background[c]}/{bg.missed[c]}", f"{bg.false_alarms_background[c]}/{bg.false_alarms[c]}",
             _pct(f.pointing_game_correct_per_class[c], 0),
         )
     console.print(table)
-    console.print(
+    say(
+        console,
         "   bg focus: share of the errors involving the class (missed: it is the truth; false alarms: it is the "
         "prediction) in which the class's own Grad-CAM is denser off the object than on it; pointing: pointing "
         f"game of its correct predictions; * planted; ranked among classes in >= {MIN_ERRORS_FOR_RANKING} errors"
@@ -217,8 +236,10 @@ def print_findings(
     verdict(order[0] == s, f"highest background-focus share of errors: {class_names[order[0]]}")
 
     # 3. over-confidence
-    console.print(
-        f"[bold]3. Over-confidence[/] (small training set, long training, no weight decay or label smoothing): {f.confident_errors} of {f.num_errors} "
+    say(
+        console,
+        ("3. Over-confidence", "bold"),
+        f" (small training set, long training, no weight decay or label smoothing): {f.confident_errors} of {f.num_errors} "
         f"errors ({_pct(f.confident_errors / max(f.num_errors, 1))}) at >= {CONFIDENT:.0%} confidence, "
         f"{f.confident_lookalike_errors} of them between look-alikes"
     )

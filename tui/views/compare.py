@@ -17,6 +17,7 @@ from textual.reactive import reactive
 from textual.widgets import LoadingIndicator, Static
 
 from engine.cache import RunCache
+from engine.console import visible
 from tui.model import pct
 from tui.views.class_table import SortableClassTable
 
@@ -111,10 +112,10 @@ class CompareView(SortableClassTable):
         try:
             cmp = compare(self.old, self.new)
         except UserError as exc:
-            self.app.call_from_thread(self._failed, str(exc))
+            self.app.call_from_thread(self._failed, visible(exc))
             return
         except Exception as exc:  # a bug there must not take the browser down
-            self.app.call_from_thread(self._failed, f"Could not compare the runs: {type(exc).__name__}: {exc}")
+            self.app.call_from_thread(self._failed, visible(f"Could not compare the runs: {type(exc).__name__}: {exc}"))
             return
         self.app.call_from_thread(self._fill, cmp)
 
@@ -127,8 +128,8 @@ class CompareView(SortableClassTable):
         self.frame = cmp.per_class
         self.query_one(LoadingIndicator).remove()
         lines = summary_lines(cmp.summary, self.old_name, self.new_name)
-        self.query_one("#compare-status", Static).update(lines[0])
-        self.query_one("#compare-summary", Static).update("\n".join(lines[1:]))
+        self.query_one("#compare-status", Static).update(Text(lines[0]))  # paths: never markup
+        self.query_one("#compare-summary", Static).update(Text("\n".join(lines[1:])))
         self.table.display = True
         self.refill()
         if getattr(self.app, "active_view", None) == "compare":  # still on this tab: the table takes the keys
@@ -140,7 +141,7 @@ class CompareView(SortableClassTable):
                 str(r.fixed), str(r.broken)]
 
     def update_status(self, shown: pd.DataFrame, arrow: str) -> None:
-        self.query_one("#compare-sort", Static).update(
+        self.query_one("#compare-sort", Static).update(Text(
             f"{len(shown)} classes · sorted by {COLUMNS[self.sort_column][0]} {arrow} · "
             "s sort · r reverse · Enter open in the new run"
-        )
+        ))

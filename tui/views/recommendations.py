@@ -1,8 +1,7 @@
 """Recommendations: engine.recommendations' Markdown, rendered by Textual's Markdown widget.
 
 Built on first view in a thread (it is the one view nobody needs at start-up); both it and the Markdown
-widget (markdown-it, ~0.1 s of imports) are imported only then, and an engine without
-engine.recommendations still gives a working app with a note in its place.
+widget (markdown-it, ~0.1 s of imports) are imported only then.
 """
 
 from __future__ import annotations
@@ -47,15 +46,13 @@ class RecommendationsView(VerticalScroll):
 
     @work(thread=True, exclusive=True, group="recommendations")
     def _build(self) -> None:
+        from engine.console import visible
+        from engine.recommendations import md_escape, recommendations_markdown
+
         try:
-            from engine.recommendations import recommendations_markdown
-        except ImportError as exc:
-            text = f"# Recommendations\n\n*Not available in this version of the engine ({exc}).*"
-        else:
-            try:
-                text = recommendations_markdown(self.cache)
-            except Exception as exc:  # a bug there must not take the browser down
-                text = f"# Recommendations\n\n*Could not be computed: {type(exc).__name__}: {exc}*"
+            text = recommendations_markdown(self.cache)
+        except Exception as exc:  # a bug there must not take the browser down
+            text = f"# Recommendations\n\n*{md_escape(visible(f'Could not be computed: {type(exc).__name__}: {exc}'))}*"
         self.app.call_from_thread(self._show, text)
 
     async def _show(self, text: str) -> None:

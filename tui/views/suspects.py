@@ -14,6 +14,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, LoadingIndicator, Static
 
 from engine.cache import RunCache
+from engine.console import visible
 from tui.figures import safely, suspect_panels
 from tui.model import pct
 from tui.widgets.example_figure import ExampleFigure
@@ -78,7 +79,7 @@ class SuspectsView(Vertical):
         try:
             suspects = self.cache.diagnostics.suspects
         except Exception as exc:  # a bug there must not take the browser down
-            self.app.call_from_thread(self._failed, f"Could not compute the label suspects: {type(exc).__name__}: {exc}")
+            self.app.call_from_thread(self._failed, visible(f"Could not compute the label suspects: {type(exc).__name__}: {exc}"))
             return
         self.app.call_from_thread(self._fill, suspects)
 

@@ -1,0 +1,71 @@
+"""Text for a terminal: what the commands print, made safe to print.
+
+Class names, folder names, paths and cache metadata come from files other people wrote. Printed raw, an
+ESC, OSC or CSI sequence in a class name retitles the terminal, clears it, recolours what follows, fakes a
+line such as an accuracy figure, or (OSC 52) writes the clipboard; a `[` in a folder name is Rich markup.
+So everything the engine and the TUI show passes `visible()`, which turns every control character into a
+visible escape (`\\x1b`), and is printed as plain Rich Text, never parsed as markup. Report files keep the
+real strings; only what reaches a terminal is escaped.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Union
+
+from rich.console import Console
+from rich.text import Text
+
+# C0 controls (newline and tab too: a name must not start a line of its own), DEL, C1 controls, the
+# Unicode line and paragraph separators, the bidirectional embeddings, overrides and isolates (they
+# reorder what is shown), and lone surrogates (they cannot be written to a terminal at all)
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(value: Any) -> str:
+    """`str(value)` with every control character shown as an escape: safe to put on a terminal."""
+    return _UNSAFE.sub(_escape, str(value))
+
+
+def visible_tree(value: Any) -> Any:
+    """A JSON-like value (metadata) with every string in it, keys included, made visible()."""
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, dict):
+        return {visible(k): visible_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [visible_tree(v) for v in value]
+    return value
+
+
+Part = Union[str, tuple[str, str]]  # plain text, or (text, Rich style)
+
+
+def line(*parts: Part) -> Text:
+    """One line of terminal text from parts; every part is made visible(), none is parsed as markup."""
+    text = Text()
+    for part in parts:
+        if isinstance(part, tuple):
+            text.append(visible(part[0]), style=part[1])
+        else:
+            text.append(visible(part))
+    return text
+
+
+def say(console: Console, *parts: Part) -> None:
+    """Print one line (see line()); call it once per line, so no string from data can start a new one."""
+    console.print(line(*parts), markup=False, highlight=False)
+
+
+def say_error(console: Console, message: str) -> None:
+    """The one-sentence error every command ends with: 'Error: ' in bold red, then the message."""
+    say(console, ("Error: ", "bold red"), message)
+
+
+def say_warning(console: Console, message: str) -> None:
+    say(console, (message, "yellow"))
