@@ -22,7 +22,7 @@ import numpy as np
 
 from engine.analysis import Analysis, analyse
 from engine.atomic import atomic_path
-from engine.cache_folder import FolderCacheWriter, is_cache_folder, open_members, read_manifest
+from engine.cache_folder import FolderCacheWriter, has_manifest, open_members, read_manifest
 from engine.errors import UserError
 
 SCHEMA_VERSION = 1
@@ -181,11 +181,11 @@ def resolve_cache_path(path: str | os.PathLike) -> Path:
     one (cache.npz or cache/, the newer if both); or, for a cache.npz that is absent, the cache/ folder a
     large run wrote in its place."""
     p = Path(path)
-    if p.is_dir() and not is_cache_folder(p):
-        found = [c for c in (p / "cache.npz", p / FOLDER_NAME) if c.is_file() or is_cache_folder(c)]
+    if p.is_dir() and not has_manifest(p):
+        found = [c for c in (p / "cache.npz", p / FOLDER_NAME) if c.is_file() or has_manifest(c)]
         if found:
             return max(found, key=lambda c: c.stat().st_mtime)
-    elif not p.exists() and p.suffix == ".npz" and is_cache_folder(p.with_suffix("")):
+    elif not p.exists() and p.suffix == ".npz" and has_manifest(p.with_suffix("")):
         return p.with_suffix("")
     return p
 
@@ -215,7 +215,7 @@ def load_cache(path: str | os.PathLike = DEFAULT_CACHE) -> RunCache:
     if not path.exists():
         raise CacheError(f"No cache at {path}; {HOW_TO_MAKE}.")
     if path.is_dir():
-        if not is_cache_folder(path):
+        if not has_manifest(path):
             raise CacheError(f"{path} is a folder, not a cache file; {HOW_TO_MAKE}.")
         return _load_folder(path)
     try:

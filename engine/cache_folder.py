@@ -26,13 +26,37 @@ from typing import Iterator
 import numpy as np
 
 from engine.atomic import WriteFailed, _umask
+from engine.errors import UserError
 
 MANIFEST = "manifest.json"
 FORMAT = "gradcam-cache-folder"
 
 
 def is_cache_folder(path: Path) -> bool:
+    """A folder whose manifest.json names this format (a user's folder that happens to hold a file of that
+    name is not one)."""
+    path = Path(path)
+    if not path.is_dir() or path.is_symlink() or not (path / MANIFEST).is_file():
+        return False
+    try:
+        read_manifest(path)
+    except (OSError, ValueError, RecursionError):
+        return False
+    return True
+
+
+def has_manifest(path: Path) -> bool:
+    """A folder with a manifest.json, valid or not (what load_cache reads as a cache folder, so a damaged
+    one is reported as damaged)."""
     return Path(path).is_dir() and (Path(path) / MANIFEST).is_file()
+
+
+def check_cache_folder_target(target: Path) -> None:
+    """Refuse, before the pass, to replace something at the cache folder's place that is not a cache folder
+    (publishing a cache folder replaces what is there)."""
+    target = Path(target)
+    if (target.exists() or target.is_symlink()) and not is_cache_folder(target):
+        raise UserError(f"{target} exists and is not a gradcam cache folder; move it away or choose another --out.")
 
 
 def _header_dict(shape: tuple[int, ...], dtype: np.dtype) -> dict:

@@ -13,9 +13,12 @@ import errno
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from engine.errors import UserError
+from engine.folder_lock import locked_folder
 
 PROBE_BYTES = 64 * 1024  # written and fsynced: a full disk fails here, not only at the cache write
 MARGIN = 1.1  # free space asked for beyond the estimate (file system overheads, the temporary copy's rename)
@@ -107,3 +110,12 @@ def check_output_folder(out_dir: Path, needed_bytes: int = 0) -> None:
                 f"The output folder {out_dir} has {_size(free)} free but this run writes about "
                 f"{_size(needed_bytes)}; free some space or choose another --out."
             )
+
+
+@contextmanager
+def writing_into(out_dir: Path, needed_bytes: int = 0) -> Iterator[Path]:
+    """check_output_folder, then the folder's lock for the body (engine.folder_lock): what every command
+    that writes into an output folder does first."""
+    check_output_folder(out_dir, needed_bytes)
+    with locked_folder(out_dir):
+        yield Path(out_dir)

@@ -26,9 +26,13 @@ ATTENTION_FLAGS_CSV = "attention_flags.csv"
 HIGH_CONFIDENCE_ERRORS_CSV = "high_confidence_errors.csv"
 
 MAX_FRAGMENT = 60
-# the two families of per-class / per-pair figures, for clearing stale ones from an earlier run
-CLASS_FIGURE_GLOB = "class_[0-9][0-9][0-9]*_*.png"
-PAIR_FIGURE_GLOB = "confused_pair_[0-9]*_*_to_*.png"
+FIXED_NAMES = frozenset({
+    CONFUSION_MATRIX, PER_CLASS_CSV, PER_CLASS_HTML, PAIRS_CSV, PAIRS_CHART, SUMMARY_TXT, RECOMMENDATIONS_TXT,
+    RELIABILITY_DIAGRAM, SUPERCLASS_CONFUSION, SUSPECTS_CSV, ATTENTION_CSV, ATTENTION_FLAGS_CSV,
+    HIGH_CONFIDENCE_ERRORS_CSV,
+})
+# the names class_figure_name and pair_figure_name produce
+_FIGURE_NAME = re.compile(r"^(class_[0-9]{3,}_[A-Za-z0-9_-]+|confused_pair_[0-9]+_[A-Za-z0-9_-]+_to_[A-Za-z0-9_-]+)\.png$")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -52,6 +56,11 @@ def class_figure_name(class_id: int, class_name: str) -> str:
 
 def pair_figure_name(rank: int, true_name: str, pred_name: str) -> str:
     return f"confused_pair_{rank}_{safe_filename(true_name)}_to_{safe_filename(pred_name)}.png"
+
+
+def is_report_name(name: str) -> bool:
+    """A name write_reports gives a file (the tool removes such a file as stale only where it wrote it)."""
+    return name in FIXED_NAMES or bool(_FIGURE_NAME.match(name))
 
 
 def inside(out_dir: Path, file_name: str) -> Path:

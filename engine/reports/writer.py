@@ -1,9 +1,9 @@
 """write_reports: every report file of DESIGN.md from one cache, spread over the CPU cores, with a progress bar.
 
 The figures are independent, so they run in a process pool (fork where that is safe: the cache is shared
-copy-on-write, nothing is pickled). Every file is written atomically; files of an earlier run that this
-run did not write again (class or pair figures whose names changed) are removed at the end, so the folder
-never mixes two runs' figures.
+copy-on-write, nothing is pickled). Every file is written atomically; report files an earlier run wrote
+there that this run did not write again (class or pair figures whose names changed) are removed at the end,
+so the folder does not mix two runs' figures, and no other file is touched (engine.written_files).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from engine.cache import RunCache
+from engine.console import visible
+from engine.folder_lock import locked_folder
 from engine.recommendations import recommendations_text
 from engine.reports import filenames as fn
 from engine.reports.atomic import write_text
@@ -37,6 +39,7 @@ from engine.reports.pairs_chart import write_pairs_chart
 from engine.reports.sheet import font
 from engine.reports.summary import write_summary
 from engine.reports.tables import write_pairs_csv, write_per_class_csv
+from engine.written_files import WrittenFiles
 
 MAX_WORKERS = 8
 
@@ -130,11 +133,14 @@ def _context():
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def _remove_stale(out_dir: Path, written: set[Path]) -> None:
-    for pattern in (fn.CLASS_FIGURE_GLOB, fn.PAIR_FIGURE_GLOB):
-        for old in out_dir.glob(pattern):
-            if old.resolve() not in written and old.is_file():
-                old.unlink(missing_ok=True)
+def _record(out_dir: Path, paths: list[Path]) -> None:
+    """Note this run's files in the folder's record and remove the report files an earlier run wrote there
+    that this run did not write again (only those: engine.written_files)."""
+    record = WrittenFiles.load(out_dir)
+    for path in paths:
+        record.record(path)
+    record.remove_stale({p.name for p in paths}, fn.is_report_name)
+    record.save()
 
 
 class _Bar:
@@ -147,7 +153,7 @@ class _Bar:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.progress = Progress(
-                TextColumn("[bold]Writing reports[/]"),
+                TextColumn("Writing reports", markup=False, style="bold"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
@@ -163,7 +169,7 @@ class _Bar:
 
     def advance(self, path: Path) -> None:
         if self.progress:
-            self.progress.update(self.task, advance=1, description=path.name)
+            self.progress.update(self.task, advance=1, description=visible(path.name))
 
     def __exit__(self, *exc) -> None:
         if self.progress:
@@ -189,9 +195,15 @@ def _start_pool(cache: RunCache, out_dir: Path, tasks: list[Task], workers: int)
 def write_reports(cache: RunCache, out_dir: Path, progress: bool = True, *, workers: int | None = None) -> list[Path]:
     """Write every report file into out_dir (created if needed) and return their paths in a fixed order:
     confusion matrix, HTML, pair chart, pair figures, class figures, reliability diagram, superclass
-    confusion (when superclasses are known), CSVs, summary, recommendations."""
+    confusion (when superclasses are known), CSVs, summary, recommendations. Holds the folder's lock
+    (engine.folder_lock) while it writes."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    with locked_folder(out_dir):
+        return _write_all(cache, out_dir, progress, workers)
+
+
+def _write_all(cache: RunCache, out_dir: Path, progress: bool, workers: int | None) -> list[Path]:
     tasks = plan(cache)
     cache.analysis  # computed once here, inherited by forked workers
     cache.diagnostics  # calibration, attention, suspects: likewise (and shared by summary and recommendations)
@@ -224,5 +236,5 @@ def write_reports(cache: RunCache, out_dir: Path, progress: bool = True, *, work
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     paths = [results[t] for t in tasks]
-    _remove_stale(out_dir, {p.resolve() for p in paths})
+    _record(out_dir, paths)
     return paths
