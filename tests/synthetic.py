@@ -89,3 +89,15 @@ def random_image_folder(root, classes: tuple[str, ...], per_class: int, hw: tupl
         (root / c).mkdir(parents=True)
         for i in range(per_class):
             Image.fromarray(rng.integers(0, 255, (*hw, 3), dtype=np.uint8)).save(root / c / f"{i:02d}.png")
+
+
+def temporaries(names) -> list[str]:
+    """The hidden names among `names` (a folder, or names in one) other than the folder's record of the
+    files the tool wrote: temporary files or folders that an interrupted or refused write left behind."""
+    from pathlib import Path
+
+    from engine.written_files import MANIFEST_NAME
+
+    if isinstance(names, Path):
+        names = [p.name for p in names.iterdir()]
+    return sorted(n for n in names if n.startswith(".") and n != MANIFEST_NAME)

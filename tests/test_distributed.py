@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from engine.cache import load_cache
+from engine.written_files import MANIFEST_NAME
 from engine.models import ARCHITECTURES
 from tests.synthetic import random_image_folder
 
@@ -58,7 +59,7 @@ def test_two_processes_write_the_cache_one_process_writes(tmp_path):
     np.testing.assert_array_equal(b.analysis.confusion, a.analysis.confusion)
     # rank 0 alone prints the summary and writes; the other rank writes nothing
     assert p2.stdout.count("Predictions collected for 301 images") == 1
-    assert sorted(p.name for p in two.iterdir()) == ["cache"]
+    assert sorted(p.name for p in two.iterdir()) == [MANIFEST_NAME, "cache"]
     assert json.loads((two / "cache" / "manifest.json").read_text())["num_images"] == 301
 
 

@@ -40,7 +40,7 @@ from engine.cache import CacheError, RunCache, load_cache, save_cache
 from engine.cifar_resnet import cifar_resnet
 from engine.errors import UserError
 from engine.output_folder import check_output_folder, estimate_run_bytes
-from tests.synthetic import synthetic_cache
+from tests.synthetic import synthetic_cache, temporaries
 
 ROOT = Path(__file__).resolve().parents[1]
 N_CLASSES = 10
@@ -427,9 +427,9 @@ def test_disk_full_while_writing_the_reports_leaves_no_half_file(world, tmp_path
     calls = {"n": 0}
     real_fsync = atomic_mod.os.fsync
 
-    def fsync_until_full(fd):
+    def fsync_until_full(fd):  # the output folder's write probe, three report files, then a full disk
         calls["n"] += 1
-        if calls["n"] > 3:
+        if calls["n"] > 4:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_fsync(fd)
 
@@ -437,7 +437,7 @@ def test_disk_full_while_writing_the_reports_leaves_no_half_file(world, tmp_path
     monkeypatch.setattr(atomic_mod.os, "fsync", fsync_until_full)
     refused(cli("report", "--cache", str(out / "cache.npz")), "Could not write", "No space left on device")
     after = _files(out)
-    assert not [n for n in after if n.startswith(".")], after.keys()  # no temporary files
+    assert not temporaries(after), after.keys()  # no temporary files
     assert after["cache.npz"] == before["cache.npz"]
     replaced = [n for n in after if after[n] != before.get(n)]
     assert len(replaced) == 3  # the three complete writes; everything else is as it was
@@ -661,7 +661,7 @@ def test_interrupted_run_keeps_the_previous_files_and_leaves_no_temporary_ones(p
     assert "Traceback" not in err, err
     assert "Interrupted" in err.strip().splitlines()[-1]
     after = _files(out)
-    assert not [n for n in after if n.startswith(".")], sorted(after)  # no temporary file or folder
+    assert not temporaries(after), sorted(after)  # no temporary file or folder
     if point != "reports":
         assert after == before  # the previous cache and reports, byte for byte
         return

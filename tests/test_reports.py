@@ -26,7 +26,8 @@ from engine.reports.figures_pairs import pair_examples, pair_sheet
 from engine.reports.html import XML_NAMESPACES, defang_urls, page
 from engine.reports.png import encode_png
 from engine.reports.tables import PAIR_COLUMNS, PER_CLASS_COLUMNS
-from tests.synthetic import synthetic_cache
+from engine.written_files import MANIFEST_NAME
+from tests.synthetic import synthetic_cache, temporaries
 
 FIXED = [
     fn.CONFUSION_MATRIX,
@@ -81,7 +82,7 @@ def test_every_file_is_written_and_returned(cache, written):
     assert len(expected) == 13 + 8 + 5
     assert {p.name for p in paths} == expected
     assert len(paths) == len(expected)  # no duplicates
-    assert {p.name for p in out.iterdir()} == expected  # nothing else (no temp files) in the folder
+    assert {p.name for p in out.iterdir()} == expected | {MANIFEST_NAME}  # nothing else (no temp files)
     assert all(p.parent == out.resolve() and p.stat().st_size > 0 for p in paths)
     assert "class_003_odd_na_me_b.png" in expected
     assert "confused_pair_1_class_1_to_class_0.png" in expected
@@ -433,19 +434,30 @@ def test_summary_has_calibration_attention_and_suspects(cache, written):
 # ---------------------------------------------------------------- rewriting, atomicity, parallelism
 
 
-def test_writing_twice_replaces_files_and_removes_stale_figures(cache, tmp_path):
+def test_writing_twice_replaces_files_and_removes_only_its_own_stale_figures(cache, tmp_path):
     out = tmp_path / "r"
     first = write_reports(cache, out, progress=False, workers=1)
     (out / fn.PER_CLASS_CSV).write_text("garbage")
-    (out / "class_999_old_run.png").write_bytes(b"old")
-    (out / "confused_pair_3_a_to_b.png").write_bytes(b"old")
-    (out / "my_notes.txt").write_text("keep me")
-    second = write_reports(cache, out, progress=False, workers=2)
-    assert [p.name for p in first] == [p.name for p in second]
+    users = {  # the user's own files, named like report figures, and one of ours the user has since edited
+        "class_999_old_run.png": b"mine", "class_2024_holiday_photo.png": b"mine",
+        "class_000_apple_annotated_by_me.png": b"mine", "confused_pair_9_cats_to_dogs.png": b"mine",
+        "my_notes.txt": b"keep me",
+    }
+    for name, data in users.items():
+        (out / name).write_bytes(data)
+    edited = out / fn.class_figure_name(1, cache.class_names[1])
+    edited.write_bytes(b"annotated")
+    renamed = replace(cache, class_names=[f"{n}_v2" for n in cache.class_names], _analysis=None,
+                                  _diagnostics=None)
+    second = write_reports(renamed, out, progress=False, workers=2)
+    assert len(first) == len(second)
     assert pd.read_csv(out / fn.PER_CLASS_CSV).shape == (cache.num_classes, len(PER_CLASS_COLUMNS))
-    assert not (out / "class_999_old_run.png").exists() and not (out / "confused_pair_3_a_to_b.png").exists()
-    assert (out / "my_notes.txt").read_text() == "keep me"
-    assert not list(out.glob(".*"))  # no temporary files left
+    gone = [p.name for p in first if p.name.startswith("class_") and p != edited]
+    assert gone and not any((out / name).exists() for name in gone)  # this tool's own stale figures
+    for name, data in users.items():
+        assert (out / name).read_bytes() == data, name
+    assert edited.read_bytes() == b"annotated"
+    assert temporaries(out) == []
 
 
 def test_parallel_and_serial_runs_write_identical_figures(cache, tmp_path):

@@ -13,6 +13,7 @@ import pytest
 
 from engine.cache import load_cache
 from tests.conftest import need_shared
+from tests.synthetic import temporaries
 
 BATCH = [sys.executable, "-m", "engine"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,4 +145,4 @@ def test_second_run_replaces_cache_atomically(tmp_path):
     second = load_cache(tmp_path / "cache.npz")
     assert second.num_images == 200
     np.testing.assert_array_equal(second.probs, first.probs[:200])
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert temporaries(tmp_path) == []

@@ -330,7 +330,7 @@ def test_recommendations_view_survives_a_failing_engine(small_cache, tmp_path, m
             await pilot.press("5")
             await app.workers.wait_for_complete()
             await pilot.pause()
-            assert "RuntimeError: no rules" in app.query_one(RecommendationsView).markdown_text
+            assert "RuntimeError\\: no rules" in app.query_one(RecommendationsView).markdown_text  # as text
 
     run(go())
 
