@@ -25,10 +25,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.cam_display import display_cam  # noqa: E402
-from engine.cifar_resnet import cifar_resnet  # noqa: E402
-from engine.inference import run_pass  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from engine.analysis.cam_maps import display_cam  # noqa: E402
+from engine.config import RunConfig  # noqa: E402
 from engine.models import load_model  # noqa: E402
+from engine.models.cifar_resnet import cifar_resnet  # noqa: E402
+from engine.run import Subject, analyse  # noqa: E402
+from engine.sources.imageset import ImageSet  # noqa: E402
 
 MEAN = (0.5070, 0.4865, 0.4409)
 STD = (0.2673, 0.2564, 0.2761)
@@ -37,6 +41,13 @@ STD = (0.2673, 0.2564, 0.2761)
 def normalised(images: np.ndarray, device: torch.device) -> torch.Tensor:
     x = torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float() / 255
     return ((x - torch.tensor(MEAN, device=device).view(1, 3, 1, 1)) / torch.tensor(STD, device=device).view(1, 3, 1, 1)).contiguous()
+
+
+def one_pass(model, images: np.ndarray, labels: np.ndarray, device: torch.device, batch_size: int):
+    """The engine's pass as `run` drives it (probe, stream, assemble), kept in memory: the RunCache."""
+    data = ImageSet(images, labels.astype(np.int64), [str(c) for c in range(100)], "benchmark")
+    config = RunConfig(out=None, reports=False, batch_size=batch_size, device=str(device))
+    return analyse(Subject(data, model, {}, MEAN, STD, "layer3"), config, console=Console(quiet=True)).cache
 
 
 def best_of(fn, repeats: int) -> float:
@@ -71,7 +82,7 @@ def main() -> None:
     imgs, labels = images_all[:512], labels_all[:512]
 
     def engine_cams():
-        r = run_pass(model, imgs, labels, MEAN, STD, "layer3", device, args.batch_size)
+        r = one_pass(model, imgs, labels, device, args.batch_size)
         return display_cam(r.cam_true, (32, 32)), display_cam(r.cam_topk[:, 0], (32, 32))
 
     from pytorch_grad_cam import GradCAM
@@ -108,7 +119,7 @@ def main() -> None:
                 ref_model(normalised(imgs2[s : s + args.batch_size], device)).softmax(1).cpu()
 
     def engine_pass():
-        run_pass(model, imgs2, labels2, MEAN, STD, "layer3", device, args.batch_size)
+        one_pass(model, imgs2, labels2, device, args.batch_size)
 
     bare_loop()
     t_bare = best_of(bare_loop, args.repeats)

@@ -7,7 +7,7 @@
 2. Peak RSS of `gradcam-batch run` at N and 10N images (--rss-n), cache folder vs cache.npz, reports off:
    VmHWM of the process (no DataLoader workers: .npy rows are read in the main process).
 3. With --million: a synthetic 1,000,000-image cache folder (32x32 images, 10 classes, 8x8 CAMs; ~5 GB on
-   disk) is written, then opened in a fresh process: load_cache, the analysis, and gradcam-tui's first
+   disk) is written, then opened in a fresh process: load_cache, the metrics, and gradcam-tui's first
    screen with data (headless), with the time and peak RSS of each.
 
     python benchmarks/bench_scale.py [--n 5000] [--rss-n 5000] [--repeats 2] [--work /tmp/gradcam_bench_scale]
@@ -45,12 +45,14 @@ OPEN_CHILD = r"""
 import json, sys, time
 def rss(): return int(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM"))) / 1024
 t0 = time.time()
-from engine.cache import load_cache
+from engine.analysis.analysed_run import AnalysedRun
+from engine.store import load_cache
 from tui.app import GradCamApp
 t_import = time.time()
 cache = load_cache(sys.argv[1])
 t_load, rss_load = time.time(), rss()
-a = cache.analysis
+run = AnalysedRun(cache)
+run.metrics
 t_analysis, rss_analysis = time.time(), rss()
 class Timed(GradCamApp):
     def on_ready(self):
@@ -58,7 +60,7 @@ class Timed(GradCamApp):
                               "analysis_s": t_analysis - t_load, "rss_after_analysis_mb": rss_analysis,
                               "first_screen_s": time.time() - t0, "rss_first_screen_mb": rss(),
                               "images": cache.num_images, "memmap": type(cache.images).__name__}))
-print(Timed(cache, out_dir=".").run(headless=True, size=(120, 40)))
+print(Timed(run, out_dir=".").run(headless=True, size=(120, 40)))
 """
 
 
@@ -89,7 +91,7 @@ def checkpoint(work: Path) -> Path:
     if not path.exists():
         import torch
 
-        from engine.cifar_resnet import cifar_resnet
+        from engine.models.cifar_resnet import cifar_resnet
 
         torch.manual_seed(0)
         torch.save(cifar_resnet(20, 100).state_dict(), path)
@@ -111,7 +113,7 @@ def engine_args(data: Path, ckpt: Path, out: Path, fmt: str = "npz") -> list[str
 
 
 def pass_rate(out: Path, n: int) -> float:
-    from engine.cache import load_cache, resolve_cache_path
+    from engine.store import load_cache, resolve_cache_path
 
     return n / load_cache(resolve_cache_path(out)).meta["timings"]["forward_and_cam_s"]
 
@@ -158,8 +160,8 @@ def peak_rss(work: Path, n: int) -> None:
 
 
 def million(work: Path, n: int = 1_000_000, classes: int = 10) -> None:
-    from engine.cache import RunCache, finish_cache_folder
-    from engine.cache_folder import FolderCacheWriter
+    from engine.store import RunCache
+    from engine.store.folder import FolderCacheWriter, finish_cache_folder
 
     target = work / "million" / "cache"
     if not (target / "manifest.json").exists():

@@ -5,9 +5,10 @@
 Launch is timed from before the child process starts (interpreter start, imports, cache load, compose)
 to the app's Ready event (first frame composed), in a headless child, best and median of --repeats; the
 child's CPU time up to then is reported too, since wall time on a shared machine includes waiting for a CPU.
-Class switch is `]` in the Class view at 120x40: the key handler alone (building the example's panels),
-and key press to the end of the last screen update it causes (layout, half-block rendering, compositing,
-i.e. what a terminal would be sent), timed by wrapping the screen's compositor refresh. Without the cache file a
+Class switch is `]` in the Class view at 120x40: the key handler alone (the view's new state: header,
+caption, the drawing asked for), and key press to the end of the last screen update it causes, the figure
+included (its panels are built in a thread, then layout, half-block rendering, compositing, i.e. what a
+terminal would be sent), timed by wrapping the screen's compositor refresh. Without the cache file a
 100-class, 10,000-image synthetic cache is written to a temporary folder (the CIFAR-100 reference size).
 """
 
@@ -29,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 CHILD = r"""
 import sys, time, json
 t_start = time.time()
-from engine.cache import load_cache
+from engine.analysis.analysed_run import open_run
 from tui.app import GradCamApp
 t_import = time.time()
-cache = load_cache(sys.argv[1])
+run = open_run(sys.argv[1])
 t_load = time.time()
 
 class Timed(GradCamApp):
@@ -42,14 +43,14 @@ class Timed(GradCamApp):
         self.exit(json.dumps({"ready": time.time(), "cpu": time.process_time(), "start": t_start,
                               "import": t_import, "load": t_load, "torch_loaded": "torch" in sys.modules}))
 
-print(Timed(cache, out_dir=".").run(headless=True, size=(120, 40)))
+print(Timed(run, out_dir=".").run(headless=True, size=(120, 40)))
 """
 
 
 def ensure_cache(path: Path) -> Path:
     if path.exists():
         return path
-    from engine.cache import save_cache
+    from engine.store import save_cache
     from tests.synthetic import synthetic_cache
 
     out = Path(tempfile.mkdtemp(prefix="bench_tui_")) / "cache.npz"
@@ -85,11 +86,11 @@ def time_launch(cache: Path, repeats: int) -> dict:
 
 
 async def _switches(cache_path: Path, n: int) -> dict:
-    from engine.cache import load_cache
+    from engine.analysis.analysed_run import open_run
     from tui.app import GradCamApp
     from tui.views.class_view import ClassView
 
-    app = GradCamApp(load_cache(cache_path), out_dir=tempfile.mkdtemp())
+    app = GradCamApp(open_run(cache_path), out_dir=tempfile.mkdtemp())
     handler, to_screen, to_screen_cpu = [], [], []
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("3")
@@ -109,10 +110,13 @@ async def _switches(cache_path: Path, n: int) -> dict:
             view.action_next_class(1)
             handler.append(time.perf_counter() - t)
             await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
         for _ in range(n):  # key press to the last screen update it caused (what the terminal shows)
             painted.clear()
             t, c = time.perf_counter(), time.process_time()
             await pilot.press("right_square_bracket")
+            await app.workers.wait_for_complete()  # the figure, built in a thread
             await pilot.pause()
             to_screen.append(max(painted)[0] - t)
             to_screen_cpu.append(max(painted)[1] - c)

@@ -1,5 +1,5 @@
 """`python -m engine` is `gradcam-batch`; it is also the entry point under torchrun:
-`torchrun --nproc-per-node N -m engine run --data ... ` (engine.distributed explains the rest)."""
+`torchrun --nproc-per-node N -m engine run --data ... ` (engine.gradcam.distributed explains the rest)."""
 
 from engine.cli import main
 

@@ -1,4 +1,4 @@
-"""Text for a terminal: what the commands print, made safe to print.
+"""What the commands put on a terminal: lines made safe to print, and the one progress bar.
 
 Class names, folder names, paths and cache metadata come from files other people wrote. Printed raw, an
 ESC, OSC or CSI sequence in a class name retitles the terminal, clears it, recolours what follows, fakes a
@@ -11,7 +11,9 @@ real strings; only what reaches a terminal is escaped.
 from __future__ import annotations
 
 import re
-from typing import Any, Union
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Union
 
 from rich.console import Console
 from rich.text import Text
@@ -69,3 +71,40 @@ def say_error(console: Console, message: str) -> None:
 
 def say_warning(console: Console, message: str) -> None:
     say(console, (message, "yellow"))
+
+
+Advance = Callable[..., None]  # advance(n, note="")
+
+
+@contextmanager
+def progress_bar(description: str, total: int, console: Console | None = None, unit: str = "img",
+                 show: bool = True) -> Iterator[Advance]:
+    """A rich bar on stderr for one long step: `advance(n, note="")` moves it by n and shows a per-second
+    rate and the latest note (e.g. the file just written). Nothing is parsed as markup. With show=False
+    (or a console that is not a terminal and not recording) nothing is drawn."""
+    if not show:
+        yield lambda n, note="": None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    started = time.perf_counter()
+    progress = Progress(
+        TextColumn("{task.description}", markup=False, style="bold"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}", markup=False),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[note]}", markup=False),
+        console=console or Console(stderr=True),
+        transient=False,
+    )
+    with progress:
+        task = progress.add_task(visible(description), total=total, rate="", note="")
+
+        def advance(n: int, note: str = "") -> None:
+            done = progress.tasks[0].completed + n
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            progress.update(task, advance=n, rate=f"{rate:,.0f} {unit}/s", note=visible(note))
+
+        yield advance

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from engine.cache import RunCache
+from engine.store import RunCache
 
 
 def synthetic_cache(n_per_class: int = 12, num_classes: int = 8, k: int = 5, seed: int = 0) -> RunCache:
@@ -61,13 +61,12 @@ def synthetic_cache(n_per_class: int = 12, num_classes: int = 8, k: int = 5, see
 
 
 def with_logits(cache: RunCache, logits: np.ndarray) -> RunCache:
-    """The same images and maps scored by another model: probabilities, top-k and every derived table follow."""
+    """The same images and maps scored by another model: probabilities and top-k follow (every analysis is
+    computed from them)."""
     probs = np.exp(logits - logits.max(1, keepdims=True))
     probs = (probs / probs.sum(1, keepdims=True)).astype(np.float32)
     topk = np.argsort(-probs, 1, kind="stable")[:, : cache.topk_classes.shape[1]]
-    return dataclasses.replace(
-        cache, logits=logits, probs=probs, topk_classes=topk.astype(np.int64), _analysis=None, _diagnostics=None
-    )
+    return dataclasses.replace(cache, logits=logits, probs=probs, topk_classes=topk.astype(np.int64))
 
 
 def cured_copy(cache: RunCache) -> tuple[RunCache, int]:
@@ -96,8 +95,24 @@ def temporaries(names) -> list[str]:
     files the tool wrote: temporary files or folders that an interrupted or refused write left behind."""
     from pathlib import Path
 
-    from engine.written_files import MANIFEST_NAME
+    from engine.store.written_files import MANIFEST_NAME
 
     if isinstance(names, Path):
         names = [p.name for p in names.iterdir()]
     return sorted(n for n in names if n.startswith(".") and n != MANIFEST_NAME)
+
+
+def with_probs(cache: RunCache, probs: np.ndarray) -> RunCache:
+    """The same images and maps with other predictions (`probs` renormalised; the logits dropped, so the
+    calibration is measured from these probabilities)."""
+    probs = (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
+    topk = np.argsort(-probs, axis=1, kind="stable")[:, : cache.topk_classes.shape[1]]
+    return dataclasses.replace(cache, probs=probs, topk_classes=topk.astype(np.int64), logits=None)
+
+
+def subset(cache: RunCache, keep: np.ndarray) -> RunCache:
+    """The cache of the images selected by the boolean mask `keep` (names and metadata unchanged)."""
+    per_image = ("images", "labels", "probs", "topk_classes", "cam_true", "cam_topk", "masks", "logits")
+    return dataclasses.replace(
+        cache, **{name: None if getattr(cache, name) is None else getattr(cache, name)[keep] for name in per_image}
+    )

@@ -1,8 +1,9 @@
 """`gradcam-tui [CACHE] [--out DIR]`: load the cache (one clear sentence and exit 2 if it cannot), then run.
 `gradcam-tui OLD NEW` browses NEW with a Compare tab against OLD; two caches not on the same test set exit 2.
 
-The cache is loaded before Textual is imported, so a bad path fails fast, and nothing here or below imports
-torch (checked by import-linter and by a test).
+The cache is read and opened as an AnalysedRun (engine.analysis.analysed_run.open_run: reading it, no
+analysis yet) before Textual is imported, so a bad path fails fast; nothing here or below imports torch
+(checked by import-linter and by a test).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from engine.cache import DEFAULT_CACHE
+    from engine.store import DEFAULT_CACHE
 
     p = argparse.ArgumentParser(
         prog="gradcam-tui",
@@ -33,21 +34,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def not_comparable(old, new) -> str | None:
-    """Why two caches cannot be compared, from the cheap checks (image count, labels, class names), or None.
-    engine.compare.compare() also checks the pixels; the Compare view shows that message if it fails there."""
-    import numpy as np
-
-    if old.num_images != new.num_images or not np.array_equal(old.labels, new.labels):
-        return (
-            f"The two caches are not on the same test set ({old.num_images} vs {new.num_images} images, "
-            "or other labels); compare two runs of the same data set."
-        )
-    if list(old.class_names) != list(new.class_names):
-        return "The two caches use different class names; compare two runs of the same data set."
-    return None
-
-
 def refuse(why: object) -> None:
     """One sentence on stderr (every control character made visible) and exit code 2."""
     from engine.console import visible
@@ -58,25 +44,28 @@ def refuse(why: object) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from engine.cache import CacheError, load_cache, resolve_cache_path
+    from engine.analysis.analysed_run import open_run
+    from engine.analysis.compare import not_comparable
+    from engine.errors import CacheError
+    from engine.store import resolve_cache_path
 
     paths = [resolve_cache_path(p) for p in [args.cache] + ([args.new] if args.new else [])]
     try:
-        caches = [load_cache(p) for p in paths]
+        runs = [open_run(p) for p in paths]
     except CacheError as exc:
         refuse(exc)
     old = None
-    if len(caches) == 2:
-        old = caches[0]
-        why = not_comparable(old, caches[1])
+    if len(runs) == 2:  # the cheap checks now; compare() checks the pixels when the Compare tab opens
+        old = runs[0]
+        why = not_comparable(old.cache, runs[1].cache)
         if why:
             refuse(why)
     from tui.app import GradCamApp
 
     cache_path = Path(paths[-1])
     GradCamApp(
-        caches[-1], out_dir=args.out or cache_path.parent, cache_path=cache_path,
-        old_cache=old, old_path=paths[0] if old is not None else None,
+        runs[-1], out_dir=args.out or cache_path.parent, cache_path=cache_path,
+        old_run=old, old_path=paths[0] if old is not None else None,
     ).run()
 
 

@@ -1,6 +1,6 @@
 """Messages the views post to the app: small dataclasses, so a view never reaches into another view.
 
-A view says what the user asked for; the app decides which tab shows it.
+A view says what the user asked for; the app hands it to the view that OPENS it and shows that tab.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ class OpenClass(Message):
 
 @dataclass
 class OpenPair(Message):
-    """Show confused pair `rank` (1-based into Analysis.confused_pairs) in the Pairs view."""
+    """Show confused pair `rank` (1-based into AnalysedRun.metrics.confused_pairs) in the Pairs view."""
 
     rank: int
 

@@ -4,9 +4,10 @@ pipeline as `gradcam-batch run`, followed by Grad-CAM measured against the objec
     world   make_world(split, n_per_class, seed) -> ImageSet (with masks); what is planted, as constants
     net     DemoNet, DEMO_TARGET_LAYER, DEMO_MEAN, DEMO_STD
     train   train_demo_net, load_demo_model (shipped checkpoint weights/demo_net.pt, or trained and cached)
-    truth   pointing game and background focus from masks (torch-free), and the demo's findings
+    truth   pointing game and background focus from masks, and the demo's findings
 
-Importing this package imports no torch; run_demo does, when called.
+Importing this package registers the world as the data source `demo` (engine.sources) and imports no
+torch; run_demo and open_subject do, when called.
 """
 
 from __future__ import annotations
@@ -22,10 +23,15 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.console import say, visible
+from engine.figures.numbers import pct
+from engine.sources import register_named_source
 
 if TYPE_CHECKING:
-    from engine.cache import RunCache
+    from engine.analysis.analysed_run import AnalysedRun
+    from engine.config import RunConfig
     from engine.demo.truth import BackgroundFocus, DemoFindings
+    from engine.run import Subject
+    from engine.sources.imageset import ImageSet
 
 MIN_ERRORS_FOR_RANKING = 5  # classes with fewer errors are listed but not ranked by background focus
 
@@ -41,7 +47,8 @@ def ranked_by_background_focus(bg: "BackgroundFocus") -> list[int]:
 def demo_model_meta() -> dict[str, Any]:
     """The `model` block of the cache metadata for the demo model."""
     from engine.demo.net import DEMO_ARCH
-    from engine.demo.train import demo_checkpoint_path, file_sha256
+    from engine.demo.train import demo_checkpoint_path
+    from engine.models.checkpoints import file_sha256
 
     path = demo_checkpoint_path()
     return {
@@ -52,6 +59,32 @@ def demo_model_meta() -> dict[str, Any]:
     }
 
 
+def _test_world() -> "ImageSet":
+    from engine.demo.world import make_world
+
+    return make_world("test")
+
+
+register_named_source("demo", _test_world)
+
+
+def open_subject(config: "RunConfig", world: "ImageSet | None" = None, bars: Console | None = None) -> "Subject":
+    """The demo world's test split (or `world`) and the demo model, with its own normalisation and layer;
+    --image-size / --weights resize the world as they would any data set."""
+    from engine.demo.net import DEMO_MEAN, DEMO_STD, DEMO_TARGET_LAYER
+    from engine.demo.train import load_demo_model
+    from engine.run import Subject, preprocess_for
+    from engine.sources import open_source
+
+    pre = preprocess_for(config)
+    data = open_source("demo", preprocess=pre) if world is None else world
+    bars = bars or Console(stderr=True, highlight=False, soft_wrap=True)
+    with ExitStack() as stack:
+        model = load_demo_model(progress=_lazy_bar(stack, bars), log=lambda msg: say(bars, (msg, "yellow")))
+    return Subject(data, model, demo_model_meta(), DEMO_MEAN, DEMO_STD, DEMO_TARGET_LAYER,
+                   pre.describe() if pre is not None else None)
+
+
 def run_demo(
     out_dir: Path,
     console: Console | None = None,
@@ -60,10 +93,10 @@ def run_demo(
     write_reports: bool = True,
     device: str | None = None,
     progress_console: Console | None = None,
-) -> "RunCache":
+) -> "AnalysedRun":
     """Generate the test world, get the demo model, run the `run` pipeline (same cache, same reports), then
     print what Grad-CAM and the predictions reveal about the planted patterns, measured against the truth."""
-    from engine.output_folder import writing_into
+    from engine.store.output_folder import writing_into
 
     console = console or Console(highlight=False, soft_wrap=True)
     bars = progress_console or Console(stderr=True, highlight=False, soft_wrap=True)
@@ -73,16 +106,16 @@ def run_demo(
 
 
 def _run_demo(out_dir: Path, console: Console, bars: Console, n_per_class: int | None, write_reports: bool,
-              device: str | None) -> "RunCache":
-    from engine.demo.net import DEMO_MEAN, DEMO_STD, DEMO_TARGET_LAYER
-    from engine.demo.train import load_demo_model
+              device: str | None) -> "AnalysedRun":
+    from engine.config import RunConfig
+    from engine.console import progress_bar
     from engine.demo.truth import measure
     from engine.demo.world import CLASS_NAMES, LOOKALIKE_PAIRS, TEST_PER_CLASS, make_world, world_backgrounds
-    from engine.pipeline import analyse_model, print_summary
-    from engine.progress import progress_bar
+    from engine.run import analyse, print_summary
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    config = RunConfig(out=out_dir, reports=write_reports, device=device or "auto")
 
     n = (n_per_class or TEST_PER_CLASS) * len(CLASS_NAMES)
     with progress_bar("Generating the demo world", n, bars) as advance:
@@ -90,24 +123,20 @@ def _run_demo(out_dir: Path, console: Console, bars: Console, n_per_class: int |
     timings["world"] = time.perf_counter() - started
 
     t0 = time.perf_counter()
-    with ExitStack() as stack:
-        model = load_demo_model(progress=_lazy_bar(stack, bars), log=lambda msg: say(bars, (msg, "yellow")))
+    subject = open_subject(config, world, bars)
     timings["model"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    cache = analyse_model(
-        world, model, mean=DEMO_MEAN, std=DEMO_STD, target_layer=DEMO_TARGET_LAYER,
-        model_meta=demo_model_meta(), device=device, out_dir=out_dir, write_reports=write_reports,
-        console=bars,
-    )
+    result = analyse(subject, config, console=bars)
     timings["pipeline"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    findings = measure(cache, LOOKALIKE_PAIRS)
+    findings = measure(result, LOOKALIKE_PAIRS)
     timings["truth"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
 
-    print_summary(cache, console, out_dir / "cache.npz")
+    cache = result.cache
+    print_summary(result, console, out_dir / "cache.npz")
     print_findings(
         findings, cache.class_names, console,
         backgrounds=world_backgrounds("test", n_per_class), labels=cache.labels, preds=cache.preds,
@@ -120,26 +149,23 @@ def _run_demo(out_dir: Path, console: Console, bars: Console, n_per_class: int |
         + ("" if write_reports else " (reports skipped)"),
     )
     say(console, f"Browse it with: gradcam-tui {out_dir / 'cache.npz'}")
-    return cache
+    return result
 
 
 def _lazy_bar(stack: ExitStack, console: Console) -> Callable[[str, int, int], None]:
     """A progress callback that opens a bar only if it is ever called (training happens only without weights)."""
-    from engine.progress import make_progress
+    from engine.console import progress_bar
 
     state: dict[str, Any] = {}
 
     def update(what: str, done: int, total: int) -> None:
-        if "progress" not in state:
-            state["progress"] = stack.enter_context(make_progress(console))
-            state["task"] = state["progress"].add_task(what, total=total, rate="")
-        state["progress"].update(state["task"], completed=done, description=what)
+        if "advance" not in state:
+            state["advance"] = stack.enter_context(progress_bar("Training the demo model", total, console, unit="steps"))
+            state["done"] = 0
+        state["advance"](done - state["done"], what)
+        state["done"] = done
 
     return update
-
-
-def _pct(x: float, digits: int = 1) -> str:
-    return "n/a" if x != x else f"{100 * x:.{digits}f}%"
 
 
 def print_findings(
@@ -171,7 +197,7 @@ def print_findings(
     say(console, ("Measured against the demo world's truth", "bold"), " (object masks, planted patterns)")
     say(
         console,
-        f"Pointing game, correct predictions: {_pct(f.pointing_game_correct)} of {f.num_correct} Grad-CAM "
+        f"Pointing game, correct predictions: {pct(f.pointing_game_correct)} of {f.num_correct} Grad-CAM "
         "peaks (true class) fall on the object"
     )
 
@@ -209,8 +235,8 @@ def print_findings(
         right = labels == preds
         say(
             console,
-            f"   {class_names[s]} accuracy: {_pct(right[mine & on].mean())} on {BACKGROUNDS[SPURIOUS_BACKGROUND]}, "
-            f"{_pct(right[mine & ~on].mean())} elsewhere; other classes on {BACKGROUNDS[SPURIOUS_BACKGROUND]} "
+            f"   {class_names[s]} accuracy: {pct(right[mine & on].mean())} on {BACKGROUNDS[SPURIOUS_BACKGROUND]}, "
+            f"{pct(right[mine & ~on].mean())} elsewhere; other classes on {BACKGROUNDS[SPURIOUS_BACKGROUND]} "
             f"called {class_names[s]}: {int((~mine & on & (preds == s)).sum())} of {int((~mine & on).sum())}"
         )
     table = Table(show_edge=False, pad_edge=False)
@@ -222,9 +248,9 @@ def print_findings(
     table.add_column("pointing", justify="right")
     for c in order[:6]:
         table.add_row(
-            cell(class_names[c] + (" *" if c == s else "")), str(bg.errors[c]), _pct(bg.share[c], 0),
+            cell(class_names[c] + (" *" if c == s else "")), str(bg.errors[c]), pct(bg.share[c], 0),
             f"{bg.missed_background[c]}/{bg.missed[c]}", f"{bg.false_alarms_background[c]}/{bg.false_alarms[c]}",
-            _pct(f.pointing_game_correct_per_class[c], 0),
+            pct(f.pointing_game_correct_per_class[c], 0),
         )
     console.print(table)
     say(
@@ -240,7 +266,7 @@ def print_findings(
         console,
         ("3. Over-confidence", "bold"),
         f" (small training set, long training, no weight decay or label smoothing): {f.confident_errors} of {f.num_errors} "
-        f"errors ({_pct(f.confident_errors / max(f.num_errors, 1))}) at >= {CONFIDENT:.0%} confidence, "
+        f"errors ({pct(f.confident_errors / max(f.num_errors, 1))}) at >= {CONFIDENT:.0%} confidence, "
         f"{f.confident_lookalike_errors} of them between look-alikes"
     )
     verdict(f.confident_errors > 0, f"{f.confident_errors} over-confident errors")

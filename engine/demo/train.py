@@ -33,6 +33,7 @@ from torch import nn
 
 from engine.demo.net import DEMO_ARCH, DEMO_MEAN, DEMO_STD, WIDTHS, DemoNet
 from engine.demo.world import CLASS_NAMES, make_world
+from engine.models.checkpoints import file_sha256
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "demo_net.pt"
 CHECKPOINT_FORMAT = 1
@@ -189,14 +190,6 @@ def load_demo_model(progress: Progress | None = None, log: Callable[[str], None]
         if log is not None:
             log(f"could not cache the demo model ({exc})")
     return load_checkpoint(cached, fingerprint) if cached.exists() else model
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,7 +1,7 @@
-"""Grad-CAM measured against known object masks (numpy only, torch-free).
+"""Grad-CAM measured against known object masks (numpy only).
 
 Grad-CAM maps are taken at the layer's native resolution, ReLU'd, and brought to the image size with the
-bilinear upsampling the figures use (engine.cam_display.upsample).
+bilinear upsampling the figures use (engine.analysis.cam_maps.upsample).
 
 - Pointing game (Zhang et al. 2016): an image is a hit when the peak of its Grad-CAM falls on a pixel of
   the object mask. A map that is zero everywhere points nowhere and counts as a miss.
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine import attention
-from engine.cache import RunCache
-from engine.cam_display import upsample
+from engine.analysis import attention
+from engine.analysis.analysed_run import AnalysedRun
+from engine.analysis.cam_maps import upsample
 
 _CHUNK = 4096
 CONFIDENT = 0.9  # an error at or above this confidence counts as over-confident
@@ -50,19 +50,6 @@ def peak_inside(cams: np.ndarray, masks: np.ndarray) -> np.ndarray:
         top = up.argmax(axis=1)
         hit = masks[a : a + _CHUNK].reshape(-1, size[0] * size[1])[np.arange(len(top)), top]
         out[a : a + _CHUNK] = hit & (up.max(axis=1) > 0)
-    return out
-
-
-def background_mass_share(cams: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """float (N,): share of each upsampled map's mass that lies off the object; NaN for an all-zero map."""
-    _check(cams, masks)
-    n = cams.shape[0]
-    out = np.full(n, np.nan)
-    for a in range(0, n, _CHUNK):
-        up = _upsampled(cams[a : a + _CHUNK], masks.shape[1:])
-        total = up.sum(axis=(1, 2))
-        outside = (up * ~masks[a : a + _CHUNK]).sum(axis=(1, 2))
-        np.divide(outside, total, out=out[a : a + _CHUNK], where=total > 0)
     return out
 
 
@@ -120,15 +107,6 @@ class BackgroundFocus:
         """Share of the errors involving c with background focus (NaN where c is in no error)."""
         return _ratio(self.missed_background + self.false_alarms_background, self.errors)
 
-    @property
-    def missed_share(self) -> np.ndarray:
-        return _ratio(self.missed_background, self.missed)
-
-    @property
-    def false_alarm_share(self) -> np.ndarray:
-        return _ratio(self.false_alarms_background, self.false_alarms)
-
-
 def _ratio(k: np.ndarray, n: np.ndarray) -> np.ndarray:
     out = np.full(len(n), np.nan)
     np.divide(k, n, out=out, where=n > 0)
@@ -156,20 +134,6 @@ def background_focus_per_class(
         false_alarms=np.bincount(p, minlength=num_classes),
         false_alarms_background=np.bincount(p[bg_pred], minlength=num_classes),
     )
-
-
-def background_focus_share_per_class(
-    cam_true: np.ndarray,
-    cam_pred: np.ndarray,
-    masks: np.ndarray,
-    labels: np.ndarray,
-    preds: np.ndarray,
-    num_classes: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(share (C,), errors (C,)): for each class, the share of the errors involving it in which its own
-    Grad-CAM focuses on the background, and how many errors involve it."""
-    focus = background_focus_per_class(cam_true, cam_pred, masks, labels, preds, num_classes)
-    return focus.share, focus.errors
 
 
 # --- what the demo reports about its planted patterns -------------------------------------------------
@@ -200,11 +164,11 @@ class DemoFindings:
     confident_lookalike_errors: int
 
 
-def measure(cache: RunCache, lookalike_pairs: tuple[tuple[int, int], ...], top: int = 10) -> DemoFindings:
+def measure(run: AnalysedRun, lookalike_pairs: tuple[tuple[int, int], ...], top: int = 10) -> DemoFindings:
     """Measure a run on a data set with object masks against the planted truth."""
+    cache, a = run.cache, run.metrics
     if cache.masks is None:
         raise ValueError("the run has no object masks; the truth can only be measured on the demo world")
-    a = cache.analysis
     labels, preds = cache.labels, cache.preds
     correct = labels == preds
     pairs = {(min(p), max(p)) for p in lookalike_pairs}
@@ -216,7 +180,7 @@ def measure(cache: RunCache, lookalike_pairs: tuple[tuple[int, int], ...], top: 
             int(r.true_id), int(r.pred_id), int(r.count), float(r.mean_confidence),
             (min(r.true_id, r.pred_id), max(r.true_id, r.pred_id)) in pairs,
         )
-        for r in a.confused_pairs.head(top).itertuples()
+        for r in a.confused_pairs.frame.head(top).itertuples()
     ]
     return DemoFindings(
         num_images=cache.num_images,

@@ -1,4 +1,4 @@
-"""The demo world: a procedural 32x32 RGB image set whose truth is known (numpy only, torch-free).
+"""The demo world: a procedural 32x32 RGB image set whose truth is known (numpy only).
 
 Every image is an object (silhouette + colour + surface texture) on a background (colour + texture), with
 pixel noise, colour jitter and clutter, plus a pixel mask of the object. The silhouette is the superclass
@@ -32,7 +32,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from engine.imageset import ImageSet
+from engine.sources.imageset import ImageSet
 
 SIZE = 32
 TEST_PER_CLASS = 100  # 2,000 test images
@@ -125,11 +125,6 @@ OTHERS_ON_SPURIOUS_BACKGROUND = 0.01  # training images of any other class on it
 
 NOISE_SIGMA = 20.0  # per-pixel Gaussian noise, on 0..255
 _SPLIT_CODE = {"train": 1, "test": 2}
-
-
-def is_lookalike(a: int, b: int) -> bool:
-    """Whether classes a and b are a planted look-alike pair (either order)."""
-    return (min(a, b), max(a, b)) in LOOKALIKE_PAIRS
 
 
 @lru_cache(maxsize=1)

@@ -8,7 +8,8 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import LogNorm
 
-from engine.cache import RunCache
+from engine.analysis.analysed_run import AnalysedRun
+from engine.store import RunCache
 from engine.reports.mpl import new_figure, plain, save_figure
 
 DPI = 100
@@ -30,8 +31,8 @@ def class_order(cache: RunCache) -> tuple[np.ndarray, list[tuple[int, int, str]]
     return order, blocks
 
 
-def write_confusion_matrix(cache: RunCache, target: Path) -> Path:
-    a = cache.analysis
+def write_confusion_matrix(run: AnalysedRun, target: Path) -> Path:
+    cache, a = run.cache, run.metrics
     order, blocks = class_order(cache)
     m = a.confusion[np.ix_(order, order)]
     n = len(order)

@@ -1,5 +1,5 @@
-"""The issue-6 diagnosis files, straight from cache.diagnostics: reliability_diagram.png,
-superclass_confusion.png, label_suspects.csv, attention_per_class.csv and attention_flags.csv."""
+"""The diagnosis files, straight from the run's analyses: reliability_diagram.png, superclass_confusion.png,
+label_suspects.csv, attention_per_class.csv, attention_flags.csv and high_confidence_errors.csv."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.cache import RunCache
-from engine.reports.atomic import write_text
+from engine.analysis.analysed_run import AnalysedRun
+from engine.analysis.attention import BACKGROUND_FLAG, DIFFUSE_FLAG
+from engine.store.atomic import write_text
 from engine.reports.mpl import new_figure, plain, save_figure
 from engine.reports.tables import to_csv_text
 
@@ -18,21 +19,19 @@ SUSPECT_COLUMNS = ["rank", "image", "given_id", "given", "suggested_id", "sugges
 BAR, GAP = "#4a7fb5", "#d95f02"
 
 
-def suspects_frame(cache: RunCache) -> pd.DataFrame:
+def suspects_frame(run: AnalysedRun) -> pd.DataFrame:
     """Ranked label suspects (largest margin first)."""
-    return cache.diagnostics.suspects[SUSPECT_COLUMNS].copy()
+    return run.suspects.frame[SUSPECT_COLUMNS].copy()
 
 
-def attention_frame(cache: RunCache) -> pd.DataFrame:
-    return cache.diagnostics.attention_per_class.copy()
+def attention_frame(run: AnalysedRun) -> pd.DataFrame:
+    return run.attention_per_class.frame.copy()
 
 
-def attention_flags_frame(cache: RunCache) -> pd.DataFrame:
+def attention_flags_frame(run: AnalysedRun) -> pd.DataFrame:
     """Every image whose Grad-CAM (predicted class) is denser on the background than on the object, or spread
     with no focus, with its figures; errors first, then by background focus."""
-    from engine.attention import BACKGROUND_FLAG, DIFFUSE_FLAG
-
-    att = cache.diagnostics.attention
+    cache, att = run.cache, run.attention
     background = att.background_focus > BACKGROUND_FLAG
     diffuse = att.diffuseness > DIFFUSE_FLAG
     idx = np.nonzero(background | diffuse)[0]
@@ -54,9 +53,9 @@ def attention_flags_frame(cache: RunCache) -> pd.DataFrame:
     return df.sort_values(["correct", "background_focus", "image"], ascending=[True, False, True], kind="mergesort")
 
 
-def high_confidence_errors_frame(cache: RunCache) -> pd.DataFrame:
+def high_confidence_errors_frame(run: AnalysedRun) -> pd.DataFrame:
     """Errors made at >= 90% confidence, most confident first: where over-confidence (and label noise) shows."""
-    idx = cache.diagnostics.calibration.high_conf_errors
+    cache, idx = run.cache, run.calibration.high_conf_errors
     names = np.asarray(cache.class_names, dtype=object)
     return pd.DataFrame(
         {
@@ -69,32 +68,32 @@ def high_confidence_errors_frame(cache: RunCache) -> pd.DataFrame:
     )
 
 
-def write_high_confidence_errors_csv(cache: RunCache, target: Path) -> Path:
-    return write_text(target, to_csv_text(high_confidence_errors_frame(cache)))
+def write_high_confidence_errors_csv(run: AnalysedRun, target: Path) -> Path:
+    return write_text(target, to_csv_text(high_confidence_errors_frame(run)))
 
 
-def write_attention_flags_csv(cache: RunCache, target: Path) -> Path:
-    return write_text(target, to_csv_text(attention_flags_frame(cache)))
+def write_attention_flags_csv(run: AnalysedRun, target: Path) -> Path:
+    return write_text(target, to_csv_text(attention_flags_frame(run)))
 
 
-def write_suspects_csv(cache: RunCache, target: Path) -> Path:
-    return write_text(target, to_csv_text(suspects_frame(cache)))
+def write_suspects_csv(run: AnalysedRun, target: Path) -> Path:
+    return write_text(target, to_csv_text(suspects_frame(run)))
 
 
-def write_attention_csv(cache: RunCache, target: Path) -> Path:
-    return write_text(target, to_csv_text(attention_frame(cache)))
+def write_attention_csv(run: AnalysedRun, target: Path) -> Path:
+    return write_text(target, to_csv_text(attention_frame(run)))
 
 
-def calibration_title(cache: RunCache) -> str:
-    cal = cache.diagnostics.calibration
+def calibration_title(run: AnalysedRun) -> str:
+    cal = run.calibration
     return (
         f"Reliability diagram ({len(cal.reliability.counts)} bins): ECE {cal.ece:.3f} before; "
         f"temperature T={cal.temperature:.2f} → held-out ECE {cal.ece_after:.3f}"
     )
 
 
-def write_reliability_diagram(cache: RunCache, target: Path) -> Path:
-    rel = cache.diagnostics.calibration.reliability
+def write_reliability_diagram(run: AnalysedRun, target: Path) -> Path:
+    rel = run.calibration.reliability
     fig = new_figure(10, 9, 100)
     ax = fig.add_axes((0.1, 0.36, 0.85, 0.54))
     hist = fig.add_axes((0.1, 0.08, 0.85, 0.2), sharex=ax)
@@ -124,13 +123,13 @@ def write_reliability_diagram(cache: RunCache, target: Path) -> Path:
     hist.set_ylabel("images", fontsize=12)
     for a in (ax, hist):
         a.spines[["top", "right"]].set_visible(False)
-    fig.suptitle(calibration_title(cache), fontsize=13)
+    fig.suptitle(calibration_title(run), fontsize=13)
     return save_figure(fig, target)
 
 
-def write_superclass_confusion(cache: RunCache, target: Path) -> Path:
-    m = cache.diagnostics.coarse_confusion
-    names = [plain(s) for s in (cache.superclass_names or [])]
+def write_superclass_confusion(run: AnalysedRun, target: Path) -> Path:
+    m = run.coarse_confusion
+    names = [plain(s) for s in (run.cache.superclass_names or [])]
     n = len(names)
     fig = new_figure(12, 11, 100)
     ax = fig.add_axes((0.24, 0.22, 0.66, 0.68))

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.cache import RunCache
-from engine.reports.atomic import write_text
-from engine.reports.formatting import pct
+from engine.analysis.analysed_run import AnalysedRun
+from engine.figures.numbers import pct
+from engine.store.atomic import write_text
 
 XML_NAMESPACES = (
     "http://www.w3.org/2000/svg",
@@ -85,10 +85,10 @@ def _axis_labels(names: list[str]) -> list[str]:
     return out
 
 
-def figure_dict(cache: RunCache) -> dict:
+def figure_dict(run: AnalysedRun) -> dict:
     """The plotly figure as plain JSON-able data: bars per superclass, hover = the whole CSV row, dropdowns
     to sort (id / accuracy / superclass) and to switch the metric."""
-    pc = cache.analysis.per_class
+    cache, pc = run.cache, run.metrics.per_class.frame
     labels = _axis_labels(list(pc["class_name"]))
     known = cache.class_to_superclass is not None and cache.superclass_names is not None
     groups = pc["superclass"] if known else pd.Series([""] * len(pc))
@@ -165,7 +165,7 @@ def figure_dict(cache: RunCache) -> dict:
         }
         for col, title in METRICS
     ]
-    a = cache.analysis
+    a = run.metrics
     layout = {
         "title": {"text": f"Per-class accuracy · {a.num_images} images · top-1 {pct(a.top1)} · top-5 {pct(a.top5)}"},
         "barmode": "overlay",
@@ -221,8 +221,8 @@ def _json_for_script(obj) -> str:
     return json.dumps(obj, ensure_ascii=False, allow_nan=False).replace("<", "\\u003c")
 
 
-def _table(cache: RunCache) -> str:
-    pc = cache.analysis.per_class
+def _table(run: AnalysedRun) -> str:
+    pc = run.metrics.per_class.frame
     cols = [
         ("class_id", "id", False),
         ("class_name", "class", False),
@@ -288,8 +288,8 @@ td[data-sort] { text-align: right; font-variant-numeric: tabular-nums; }
 """
 
 
-def page(cache: RunCache) -> str:
-    a = cache.analysis
+def page(run: AnalysedRun) -> str:
+    cache, a = run.cache, run.metrics
     meta = cache.meta
     model = meta.get("model", {}) if isinstance(meta.get("model"), dict) else {}
     data = meta.get("data", {}) if isinstance(meta.get("data"), dict) else {}
@@ -317,7 +317,7 @@ def page(cache: RunCache) -> str:
 <p class="meta">Hover a bar for the class's full row; the menus sort the classes and switch the metric.
 Click a superclass in the legend to hide it, double-click to show only it.</p>
 <div id="{DIV_ID}" style="height:640px; width:100%;"></div>
-<script type="application/json" id="per-class-figure">{_json_for_script(figure_dict(cache))}</script>
+<script type="application/json" id="per-class-figure">{_json_for_script(figure_dict(run))}</script>
 <script>
 (function () {{
   var fig = JSON.parse(document.getElementById('per-class-figure').textContent);
@@ -326,12 +326,12 @@ Click a superclass in the legend to hide it, double-click to show only it.</p>
 </script>
 <h2>All classes</h2>
 <p class="meta">Click a column heading to sort.</p>
-{_table(cache)}
+{_table(run)}
 <script>{_SORT_JS}</script>
 </body>
 </html>
 """
 
 
-def write_html(cache: RunCache, target: Path) -> Path:
-    return write_text(target, page(cache))
+def write_html(run: AnalysedRun, target: Path) -> Path:
+    return write_text(target, page(run))

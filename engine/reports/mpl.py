@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from engine.reports.atomic import write_bytes
+from engine.store.atomic import write_bytes
 from engine.reports.png import encode_png
 
 

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.cache import RunCache
-from engine.reports.formatting import pct
+from engine.analysis.analysed_run import AnalysedRun
+from engine.figures.numbers import pct
 from engine.reports.mpl import new_figure, plain, save_figure
 
 SAME, OTHER = "#d95f02", "#4a7fb5"
 
 
-def write_pairs_chart(cache: RunCache, target: Path) -> Path:
-    pairs = cache.analysis.confused_pairs
+def write_pairs_chart(run: AnalysedRun, target: Path) -> Path:
+    cache, pairs = run.cache, run.metrics.confused_pairs.frame
     n = len(pairs)
     fig = new_figure(11, 1.8 + 0.42 * max(n, 3), 100)
     ax = fig.add_axes((0.34, 0.1 if n > 6 else 0.2, 0.6, 0.78 if n > 6 else 0.62))

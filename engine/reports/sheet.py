@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from engine.reports.atomic import write_bytes
+from engine.figures.panels import Panel
 from engine.reports.png import encode_png
+from engine.store.atomic import write_bytes
 
 INK = (25, 25, 25)
 GREY = (105, 105, 105)
@@ -100,17 +101,24 @@ class Text:
 
 
 @dataclass
-class Panel:
-    rgb: np.ndarray  # uint8 (h, w, 3) at the image's own resolution
-    title: str
-    caption: str = ""
-    caption_color: tuple[int, int, int] = INK
-
-
-@dataclass
 class Row:
+    """A label column, then panels (engine.figures.panels) whose captions take the colour of their tone."""
+
     label: list[Text]
     panels: list[Panel]
+    tones: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+
+def hatched(h: int, w: int) -> np.ndarray:
+    """The grey hatched picture drawn for a panel that has none (its note is its caption's reason)."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    panel = np.full((h, w, 3), 225, dtype=np.uint8)
+    panel[((yy + xx) // max(1, h // 8)) % 2 == 0] = 200
+    return panel
+
+
+def _picture(p: Panel, shape: tuple[int, int]) -> np.ndarray:
+    return np.asarray(p.rgb, dtype=np.uint8) if p.rgb is not None else hatched(*shape)
 
 
 @dataclass
@@ -137,14 +145,15 @@ class Sheet:
     def _scale(self) -> int:
         if self.scale:
             return self.scale
-        sides = [max(p.rgb.shape[:2]) for it in self.items if isinstance(it, Row) for p in it.panels]
+        sides = [max(p.rgb.shape[:2]) for it in self.items if isinstance(it, Row) for p in it.panels
+                 if p.rgb is not None]
         return max(1, int(round(TARGET_PANEL_PX / max(sides)))) if sides else 1
 
     def render(self) -> Image.Image:
         k = self._scale()
         rows = [it for it in self.items if isinstance(it, Row)]
         n_panels = max((len(r.panels) for r in rows), default=0)
-        panel_px = max((max(p.rgb.shape[:2]) * k for r in rows for p in r.panels), default=0)
+        panel_px = max((max(p.rgb.shape[:2]) * k for r in rows for p in r.panels if p.rgb is not None), default=0)
         width = max(MIN_WIDTH, 2 * MARGIN + LABEL_WIDTH + n_panels * (panel_px + GAP))
         title_h, cap_h = line_height(13), line_height(13)
         heights = []
@@ -182,15 +191,17 @@ class Sheet:
             draw_text(canvas, (MARGIN, ly), label, t.size, t.bold, t.color)
             ly += line_height(t.size)
         boxes = []
+        shape = next((p.rgb.shape[:2] for p in row.panels if p.rgb is not None), (max(1, panel_px // k),) * 2)
         for j, p in enumerate(row.panels):
             x = MARGIN + LABEL_WIDTH + j * (panel_px + GAP)
-            big = np.repeat(np.repeat(np.asarray(p.rgb, dtype=np.uint8), k, axis=0), k, axis=1)
+            big = np.repeat(np.repeat(_picture(p, shape), k, axis=0), k, axis=1)
             canvas.paste(Image.fromarray(big), (x, y + title_h))
             boxes.append((x, y + title_h, x + big.shape[1], y + title_h + big.shape[0]))
             cx = x + big.shape[1] // 2
             draw_text(canvas, (cx, y), fit(p.title, 13, False, panel_px + GAP - 2), 13, False, GREY, centre=True)
-            caption = fit(p.caption, 13, False, panel_px + GAP - 2)
-            draw_text(canvas, (cx, y + title_h + big.shape[0] + 2), caption, 13, False, p.caption_color, centre=True)
+            caption = fit(p.note if p.rgb is None else p.caption, 13, False, panel_px + GAP - 2)
+            colour = GREY if p.rgb is None else row.tones.get(p.tone, INK)
+            draw_text(canvas, (cx, y + title_h + big.shape[0] + 2), caption, 13, False, colour, centre=True)
         return boxes
 
     @staticmethod

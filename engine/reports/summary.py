@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine.analysis import LOW_CONFIDENCE_CORRECT, MISCLASSIFIED
-from engine.cache import RunCache
-from engine.calibration import HIGH_CONFIDENCE
-from engine.reports.atomic import write_text
-from engine.reports.formatting import pct
+from engine.analysis.analysed_run import AnalysedRun
+from engine.analysis.calibration import HIGH_CONFIDENCE
+from engine.analysis.selections import LOW_CONFIDENCE_CORRECT, MISCLASSIFIED
+from engine.figures.numbers import pct
+from engine.store.atomic import write_text
 
 WORST_CLASSES = 10
 BEST_CLASSES = 5
@@ -35,14 +35,14 @@ def _flatten(meta: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix, str(meta))]
 
 
-def worst_classes(cache: RunCache, n: int = WORST_CLASSES):
+def worst_classes(run: AnalysedRun, n: int = WORST_CLASSES):
     """Lowest accuracy first (ties by class id); classes without test images are left out."""
-    pc = cache.analysis.per_class
+    pc = run.metrics.per_class.frame
     return pc[pc["accuracy"].notna()].sort_values(["accuracy", "class_id"], kind="mergesort").head(n)
 
 
-def best_classes(cache: RunCache, n: int = BEST_CLASSES):
-    pc = cache.analysis.per_class
+def best_classes(run: AnalysedRun, n: int = BEST_CLASSES):
+    pc = run.metrics.per_class.frame
     return pc[pc["accuracy"].notna()].sort_values(["accuracy", "class_id"], ascending=[False, True]).head(n)
 
 
@@ -57,9 +57,9 @@ def _class_lines(rows, width: int) -> list[str]:
     return lines
 
 
-def summary_text(cache: RunCache) -> str:
-    a = cache.analysis
-    n_err = a.num_images - a.num_correct
+def summary_text(run: AnalysedRun) -> str:
+    cache, a, sel = run.cache, run.metrics, run.selections
+    n_err = a.num_errors
     wrong = cache.labels != cache.preds
     conf = cache.confidence
     width = min(28, max((len(s) for s in cache.class_names), default=8))
@@ -80,19 +80,19 @@ def summary_text(cache: RunCache) -> str:
             f"{pct(float(conf[~wrong].mean())) if (~wrong).any() else 'n/a'} when right, "
             f"{pct(float(conf[wrong].mean())) if wrong.any() else 'n/a'} when wrong"
         )
-    kinds = a.worst_kind[a.worst_kind >= 0]
+    kinds = sel.worst_kind[sel.worst_kind >= 0]
     lines.append(
         f"Worst predictions selected: {int(kinds.size)} (misclassified {int((kinds == MISCLASSIFIED).sum())}, "
         f"low-confidence correct {int((kinds == LOW_CONFIDENCE_CORRECT).sum())}); "
-        f"best predictions selected: {int((a.best_idx >= 0).sum())}"
+        f"best predictions selected: {int((sel.best_idx >= 0).sum())}"
     )
 
     lines += _heading(f"Worst {WORST_CLASSES} classes by accuracy")
-    lines += _class_lines(worst_classes(cache), width)
+    lines += _class_lines(worst_classes(run), width)
     lines += _heading(f"Best {BEST_CLASSES} classes by accuracy")
-    lines += _class_lines(best_classes(cache), width)
+    lines += _class_lines(best_classes(run), width)
 
-    pairs = a.confused_pairs
+    pairs = a.confused_pairs.frame
     lines += _heading(f"Main confusion patterns (top {len(pairs)} pairs: true -> predicted)")
     if pairs.empty:
         lines.append("No misclassified images.")
@@ -126,14 +126,14 @@ def summary_text(cache: RunCache) -> str:
             )
         sw = min(30, max([10, *(len(s) for s in a.superclass["superclass"])]))
         lines.append(f"      {'superclass':<{sw}} {'accuracy':>9} {'superclass acc.':>16} {'errors':>7} {'within':>7}")
-        order = a.superclass.sort_values(["accuracy", "superclass_id"], kind="mergesort")
+        order = a.superclass.frame.sort_values(["accuracy", "superclass_id"], kind="mergesort")
         for k, r in enumerate(order.itertuples(), 1):
             lines.append(
                 f"{k:>4}. {r.superclass:<{sw}} {pct(r.accuracy):>9} {pct(r.superclass_accuracy):>16} "
                 f"{r.errors:>7} {r.errors_within_superclass:>7}"
             )
 
-    lines += diagnosis_lines(cache)
+    lines += diagnosis_lines(run)
 
     lines += _heading("Run")
     for key, value in _flatten(cache.meta):
@@ -142,8 +142,8 @@ def summary_text(cache: RunCache) -> str:
     return "\n".join(lines)
 
 
-def calibration_lines(cache: RunCache) -> list[str]:
-    cal = cache.diagnostics.calibration
+def calibration_lines(run: AnalysedRun) -> list[str]:
+    cal = run.calibration
     n_bins = len(cal.reliability.counts)
     t1, t2 = cal.temperature_folds
     n_hi = len(cal.high_conf_errors)
@@ -156,10 +156,9 @@ def calibration_lines(cache: RunCache) -> list[str]:
     ]
 
 
-def attention_lines(cache: RunCache, n: int = BACKGROUND_CLASSES) -> list[str]:
-    d = cache.diagnostics
-    where = "off the object (data-set masks)" if d.attention.uses_masks else "in the outer ring of the image"
-    apc = d.attention_per_class
+def attention_lines(run: AnalysedRun, n: int = BACKGROUND_CLASSES) -> list[str]:
+    where = "off the object (data-set masks)" if run.attention.uses_masks else "in the outer ring of the image"
+    apc = run.attention_per_class.frame
     apc = apc[apc["errors"] > 0].sort_values(["background_focus_errors", "class_id"], ascending=[False, True],
                                               kind="mergesort")
     lines = [f"Background focus = share of the predicted-class Grad-CAM {where}."]
@@ -176,8 +175,8 @@ def attention_lines(cache: RunCache, n: int = BACKGROUND_CLASSES) -> list[str]:
     return lines
 
 
-def suspect_lines(cache: RunCache, n: int = TOP_SUSPECTS) -> list[str]:
-    sus = cache.diagnostics.suspects
+def suspect_lines(run: AnalysedRun, n: int = TOP_SUSPECTS) -> list[str]:
+    sus = run.suspects.frame
     lines = [f"Images whose given label the model doubts (confident-learning thresholds): {len(sus)}"]
     for r in sus.head(n).itertuples():
         lines.append(
@@ -187,17 +186,17 @@ def suspect_lines(cache: RunCache, n: int = TOP_SUSPECTS) -> list[str]:
     return lines
 
 
-def diagnosis_lines(cache: RunCache) -> list[str]:
+def diagnosis_lines(run: AnalysedRun) -> list[str]:
     return [
         *_heading("Calibration"),
-        *calibration_lines(cache),
+        *calibration_lines(run),
         *_heading("Attention"),
-        *attention_lines(cache),
+        *attention_lines(run),
         *_heading("Label suspects"),
-        *suspect_lines(cache),
+        *suspect_lines(run),
     ]
 
 
-def write_summary(cache: RunCache, target: Path) -> Path:
-    return write_text(target, summary_text(cache))
+def write_summary(run: AnalysedRun, target: Path) -> Path:
+    return write_text(target, summary_text(run))
 

@@ -1,4 +1,4 @@
-"""per_class_accuracy.csv and most_confused_pairs.csv, straight from cache.analysis."""
+"""per_class_accuracy.csv and most_confused_pairs.csv, straight from the run's metrics."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.cache import RunCache
-from engine.reports.atomic import write_text
+from engine.analysis.analysed_run import AnalysedRun
+from engine.store.atomic import write_text
 
 PER_CLASS_COLUMNS = [
     "class_id",
@@ -38,15 +38,15 @@ PAIR_COLUMNS = [
 ]
 
 
-def per_class_frame(cache: RunCache) -> pd.DataFrame:
+def per_class_frame(run: AnalysedRun) -> pd.DataFrame:
     """One row per class; shares in [0, 1]; empty cells where a value is undefined (e.g. no wrong answers)."""
-    return cache.analysis.per_class[PER_CLASS_COLUMNS].copy()
+    return run.metrics.per_class.frame[PER_CLASS_COLUMNS].copy()
 
 
-def pairs_frame(cache: RunCache) -> pd.DataFrame:
+def pairs_frame(run: AnalysedRun) -> pd.DataFrame:
     """The top-15 confused pairs; same_superclass is empty when the run has no superclasses."""
-    df = cache.analysis.confused_pairs[PAIR_COLUMNS].copy()
-    if cache.class_to_superclass is None:
+    df = run.metrics.confused_pairs.frame[PAIR_COLUMNS].copy()
+    if run.cache.class_to_superclass is None:
         df["same_superclass"] = ""
     return df
 
@@ -55,9 +55,9 @@ def to_csv_text(df: pd.DataFrame) -> str:
     return df.to_csv(index=False, float_format="%.6f", lineterminator="\n")
 
 
-def write_per_class_csv(cache: RunCache, target: Path) -> Path:
-    return write_text(target, to_csv_text(per_class_frame(cache)))
+def write_per_class_csv(run: AnalysedRun, target: Path) -> Path:
+    return write_text(target, to_csv_text(per_class_frame(run)))
 
 
-def write_pairs_csv(cache: RunCache, target: Path) -> Path:
-    return write_text(target, to_csv_text(pairs_frame(cache)))
+def write_pairs_csv(run: AnalysedRun, target: Path) -> Path:
+    return write_text(target, to_csv_text(pairs_frame(run)))

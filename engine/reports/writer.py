@@ -1,9 +1,9 @@
-"""write_reports: every report file of DESIGN.md from one cache, spread over the CPU cores, with a progress bar.
+"""write_reports: every report file of a run, spread over the CPU cores, with a progress bar.
 
 The figures are independent, so they run in a process pool (fork where that is safe: the cache is shared
 copy-on-write, nothing is pickled). Every file is written atomically; report files an earlier run wrote
 there that this run did not write again (class or pair figures whose names changed) are removed at the end,
-so the folder does not mix two runs' figures, and no other file is touched (engine.written_files).
+so the folder does not mix two runs' figures, and no other file is touched (engine.store.written_files).
 """
 
 from __future__ import annotations
@@ -17,12 +17,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from engine.cache import RunCache
-from engine.console import visible
-from engine.folder_lock import locked_folder
-from engine.recommendations import recommendations_text
+from engine.analysis.analysed_run import AnalysedRun
+from engine.console import progress_bar
 from engine.reports import filenames as fn
-from engine.reports.atomic import write_text
+from engine.reports.class_figure import write_class_figure
 from engine.reports.confusion import write_confusion_matrix
 from engine.reports.diagnosis import (
     write_attention_csv,
@@ -32,28 +30,30 @@ from engine.reports.diagnosis import (
     write_superclass_confusion,
     write_suspects_csv,
 )
-from engine.reports.figures_class import write_class_figure
-from engine.reports.figures_pairs import TOP_PAIR_FIGURES, write_pair_figure
 from engine.reports.html import plotly_bundle, write_html
+from engine.reports.pair_figure import TOP_PAIR_FIGURES, write_pair_figure
 from engine.reports.pairs_chart import write_pairs_chart
+from engine.reports.recommendations import recommendations_text
 from engine.reports.sheet import font
 from engine.reports.summary import write_summary
 from engine.reports.tables import write_pairs_csv, write_per_class_csv
-from engine.written_files import WrittenFiles
+from engine.store.atomic import write_text
+from engine.store.folder_lock import locked_folder
+from engine.store.written_files import WrittenFiles
 
 MAX_WORKERS = 8
 
 # a task is (kind, argument); the same function runs it in a worker or in this process
 Task = tuple[str, int]
-_CACHE: RunCache | None = None
+_RUN: AnalysedRun | None = None
 
 
-def _single_file(cache: RunCache, out_dir: Path, kind: str) -> Path:
+def _single_file(run: AnalysedRun, out_dir: Path, kind: str) -> Path:
     target = fn.inside(out_dir, _FIXED[kind][0])
-    return _FIXED[kind][1](cache, target)
+    return _FIXED[kind][1](run, target)
 
 
-_FIXED: dict[str, tuple[str, Callable[[RunCache, Path], Path]]] = {
+_FIXED: dict[str, tuple[str, Callable[[AnalysedRun, Path], Path]]] = {
     "confusion": (fn.CONFUSION_MATRIX, write_confusion_matrix),
     "html": (fn.PER_CLASS_HTML, write_html),
     "pairs_chart": (fn.PAIRS_CHART, write_pairs_chart),
@@ -66,34 +66,30 @@ _FIXED: dict[str, tuple[str, Callable[[RunCache, Path], Path]]] = {
     "attention_flags_csv": (fn.ATTENTION_FLAGS_CSV, write_attention_flags_csv),
     "high_conf_csv": (fn.HIGH_CONFIDENCE_ERRORS_CSV, write_high_confidence_errors_csv),
     "summary": (fn.SUMMARY_TXT, write_summary),
-    "recommendations": (fn.RECOMMENDATIONS_TXT, lambda c, t: write_text(t, recommendations_text(c))),
+    "recommendations": (fn.RECOMMENDATIONS_TXT, lambda r, t: write_text(t, recommendations_text(r))),
 }
 
 
-def run_task(cache: RunCache, out_dir: Path, task: Task) -> Path:
+def run_task(run: AnalysedRun, out_dir: Path, task: Task) -> Path:
     kind, arg = task
     if kind == "class":
-        return write_class_figure(cache, arg, out_dir)
+        return write_class_figure(run, arg, out_dir)
     if kind == "pair":
-        return write_pair_figure(cache, arg, out_dir)
-    return _single_file(cache, out_dir, kind)
+        return write_pair_figure(run, arg, out_dir)
+    return _single_file(run, out_dir, kind)
 
 
-def _knows_superclasses(cache: RunCache) -> bool:
-    return cache.superclass_names is not None and cache.class_to_superclass is not None
-
-
-def plan(cache: RunCache) -> list[Task]:
+def plan(run: AnalysedRun) -> list[Task]:
     """Every file to write, slowest first so the pool stays busy to the end."""
-    n_pairs = min(TOP_PAIR_FIGURES, len(cache.analysis.confused_pairs))
+    n_pairs = min(TOP_PAIR_FIGURES, len(run.metrics.confused_pairs))
     return [
         ("confusion", 0),
         ("html", 0),
         ("pairs_chart", 0),
         *(("pair", r) for r in range(1, n_pairs + 1)),
-        *(("class", c) for c in range(cache.num_classes)),
+        *(("class", c) for c in range(run.cache.num_classes)),
         ("reliability", 0),
-        *((("superclass_confusion", 0),) if _knows_superclasses(cache) else ()),
+        *((("superclass_confusion", 0),) if run.cache.has_superclasses else ()),
         ("per_class_csv", 0),
         ("pairs_csv", 0),
         ("suspects_csv", 0),
@@ -105,15 +101,15 @@ def plan(cache: RunCache) -> list[Task]:
     ]
 
 
-def _worker_init(cache: RunCache) -> None:
-    global _CACHE
-    _CACHE = cache
+def _worker_init(run: AnalysedRun) -> None:
+    global _RUN
+    _RUN = run
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the pool
 
 
 def _worker_run(out_dir: Path, task: Task) -> Path:
-    assert _CACHE is not None
-    return run_task(_CACHE, out_dir, task)
+    assert _RUN is not None
+    return run_task(_RUN, out_dir, task)
 
 
 def default_workers() -> int:
@@ -135,7 +131,7 @@ def _context():
 
 def _record(out_dir: Path, paths: list[Path]) -> None:
     """Note this run's files in the folder's record and remove the report files an earlier run wrote there
-    that this run did not write again (only those: engine.written_files)."""
+    that this run did not write again (only those: engine.store.written_files)."""
     record = WrittenFiles.load(out_dir)
     for path in paths:
         record.record(path)
@@ -143,47 +139,14 @@ def _record(out_dir: Path, paths: list[Path]) -> None:
     record.save()
 
 
-class _Bar:
-    """A rich progress bar on stderr, or nothing."""
-
-    def __init__(self, total: int, show: bool):
-        self.progress = None
-        if show:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(
-                TextColumn("Writing reports", markup=False, style="bold"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("{task.description}", markup=False),
-                console=Console(stderr=True),
-            )
-            self.task = self.progress.add_task("", total=total)
-
-    def __enter__(self) -> "_Bar":
-        if self.progress:
-            self.progress.start()
-        return self
-
-    def advance(self, path: Path) -> None:
-        if self.progress:
-            self.progress.update(self.task, advance=1, description=visible(path.name))
-
-    def __exit__(self, *exc) -> None:
-        if self.progress:
-            self.progress.stop()
-
-
 HEAVY = ("confusion", "html", "pairs_chart", "pair", "class", "reliability", "superclass_confusion")
 
 
-def _start_pool(cache: RunCache, out_dir: Path, tasks: list[Task], workers: int):
+def _start_pool(run: AnalysedRun, out_dir: Path, tasks: list[Task], workers: int):
     """A process pool already working on the figures. Called before the progress bar starts its refresh
     thread: with fork, the workers are created at the first submit, while this process has one thread."""
     font(13), font(14), plotly_bundle()  # load once here; forked workers inherit them
-    pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_worker_init, initargs=(cache,))
+    pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_worker_init, initargs=(run,))
     try:
         futures = {pool.submit(_worker_run, out_dir, t): t for t in tasks if t[0] in HEAVY}
     except BaseException:
@@ -192,46 +155,45 @@ def _start_pool(cache: RunCache, out_dir: Path, tasks: list[Task], workers: int)
     return pool, futures
 
 
-def write_reports(cache: RunCache, out_dir: Path, progress: bool = True, *, workers: int | None = None) -> list[Path]:
+def write_reports(run: AnalysedRun, out_dir: Path, progress: bool = True, *, workers: int | None = None) -> list[Path]:
     """Write every report file into out_dir (created if needed) and return their paths in a fixed order:
     confusion matrix, HTML, pair chart, pair figures, class figures, reliability diagram, superclass
     confusion (when superclasses are known), CSVs, summary, recommendations. Holds the folder's lock
-    (engine.folder_lock) while it writes."""
+    (engine.store.folder_lock) while it writes."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with locked_folder(out_dir):
-        return _write_all(cache, out_dir, progress, workers)
+        return _write_all(run, out_dir, progress, workers)
 
 
-def _write_all(cache: RunCache, out_dir: Path, progress: bool, workers: int | None) -> list[Path]:
-    tasks = plan(cache)
-    cache.analysis  # computed once here, inherited by forked workers
-    cache.diagnostics  # calibration, attention, suspects: likewise (and shared by summary and recommendations)
+def _write_all(run: AnalysedRun, out_dir: Path, progress: bool, workers: int | None) -> list[Path]:
+    tasks = plan(run)
+    run.compute_all()  # every analysis once, here: forked workers inherit them
     workers = default_workers() if workers is None else max(1, int(workers))
     workers = min(workers, len(tasks))
     results: dict[Task, Path] = {}
     pool, futures = None, {}
     if workers > 1:
         try:
-            pool, futures = _start_pool(cache, out_dir, tasks, workers)
+            pool, futures = _start_pool(run, out_dir, tasks, workers)
         except (BrokenProcessPool, OSError):
             pool = None  # no worker processes here (e.g. a sandbox without fork): write everything below
     try:
-        with _Bar(len(tasks), progress) as bar:
+        with progress_bar("Writing reports", len(tasks), unit="files", show=progress) as advance:
             for task in tasks:  # the small files in this process while the pool draws
                 if task not in futures.values():
-                    results[task] = run_task(cache, out_dir, task)
-                    bar.advance(results[task])
+                    results[task] = run_task(run, out_dir, task)
+                    advance(1, results[task].name)
             try:
                 for fut in as_completed(futures):
                     results[futures[fut]] = fut.result()
-                    bar.advance(results[futures[fut]])
+                    advance(1, results[futures[fut]].name)
             except BrokenProcessPool:
                 pass  # workers could not start or died (an unimportable __main__, the OOM killer): finish here
             for task in tasks:
                 if task not in results:
-                    results[task] = run_task(cache, out_dir, task)
-                    bar.advance(results[task])
+                    results[task] = run_task(run, out_dir, task)
+                    advance(1, results[task].name)
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

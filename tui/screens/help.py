@@ -9,22 +9,19 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from tui.keys import COMPARE_KEYMAP, KEYMAP
 
-
-def keymap_table(compare: bool = False) -> Table:
+def keymap_table(rows: list[tuple[str, str, str]]) -> Table:
     t = Table(box=None, padding=(0, 1), show_header=True, header_style="bold")
     t.add_column("view", style="dim", no_wrap=True)
     t.add_column("keys", style="bold", no_wrap=True)
     t.add_column("does")
-    rows = KEYMAP + (COMPARE_KEYMAP if compare else [])
     for where, keys, what in rows:
         t.add_row(where, keys, what)
     return t
 
 
 class HelpScreen(ModalScreen[None]):
-    """Shows tui.keys.KEYMAP (and COMPARE_KEYMAP when the app compares two runs)."""
+    """Shows the key list it is given (tui.keys.keymap of the session's views)."""
 
     DEFAULT_CSS = """
     HelpScreen {
@@ -49,9 +46,12 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "dismiss", "Close"),
     ]
 
+    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+        super().__init__()
+        self.rows = rows
+
     def compose(self) -> ComposeResult:
-        compare = getattr(self.app, "old_cache", None) is not None
-        box = VerticalScroll(Static(keymap_table(compare), id="keymap"))
+        box = VerticalScroll(Static(keymap_table(self.rows), id="keymap"))
         box.border_title = "gradcam-tui keys"
         box.border_subtitle = "? / Esc: close"
         yield box

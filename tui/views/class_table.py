@@ -1,6 +1,10 @@
 """A view built around one per-class DataTable keyed by class id: sortable by any column (`s` cycles the
 column, `r` reverses, a header click does either), the highlighted class kept across refills, Enter opens
 the class. The Classes and Compare views share it; each says which columns, rows and status line it shows.
+
+The sort is view state (reactives); the status line is bound to it. The table is refilled from the pandas
+frame on each change: a hundred rows take about a millisecond, and sorting the frame (not the rendered
+cells) keeps numbers sorted as numbers.
 """
 
 from __future__ import annotations
@@ -10,27 +14,30 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.widgets import DataTable
 
 from tui.messages import OpenClass
+from tui.views.base import View
+from tui.widgets.caption import Caption
 
 if TYPE_CHECKING:  # annotations only: pandas is imported when a table is built, not at start-up
     import pandas as pd
 
 
-class SortableClassTable(Vertical):
+class SortableClassTable(View):
     COLUMNS: ClassVar[list[tuple[str, str]]] = []  # (header, frame column used for sorting)
     TABLE_ID: ClassVar[str] = "class-table"
+    STATUS_ID: ClassVar[str] = "class-table-status"
 
     BINDINGS = [
         Binding("s", "cycle_sort", "Sort column"),
         Binding("r", "reverse_sort", "Reverse"),
     ]
 
-    sort_column: reactive[int] = reactive(0)
-    sort_reverse: reactive[bool] = reactive(False)
+    sort_column: var[int] = var(0, init=False)
+    sort_reverse: var[bool] = var(False, init=False)
+    status: var[Text] = var(Text)  # the line under the table: how it is sorted, how many rows
 
     frame: pd.DataFrame | None = None
 
@@ -39,6 +46,9 @@ class SortableClassTable(Vertical):
         for header, _ in self.COLUMNS:
             table.add_column(header, key=header)
         return table
+
+    def make_status(self, **kwargs) -> Caption:
+        return Caption(id=self.STATUS_ID, **kwargs).data_bind(text=SortableClassTable.status)
 
     @property
     def table(self) -> DataTable:
@@ -54,7 +64,7 @@ class SortableClassTable(Vertical):
     def row_cells(self, row: Any) -> list[str]:
         raise NotImplementedError
 
-    def update_status(self, shown: pd.DataFrame, arrow: str) -> None:
+    def status_text(self, shown: pd.DataFrame, arrow: str) -> Text:
         raise NotImplementedError
 
     def refill(self) -> None:
@@ -68,7 +78,7 @@ class SortableClassTable(Vertical):
             table.add_row(*(Text(cell) for cell in self.row_cells(r)), key=str(r.class_id))  # never markup
         if keep is not None and str(keep) in table.rows:
             table.move_cursor(row=table.get_row_index(str(keep)), animate=False)
-        self.update_status(df, "↓" if self.sort_reverse else "↑")
+        self.status = self.status_text(df, "↓" if self.sort_reverse else "↑")
 
     def highlighted_class(self) -> int | None:
         table = self.table
@@ -81,12 +91,10 @@ class SortableClassTable(Vertical):
         self.table.focus()
 
     def watch_sort_column(self) -> None:
-        if self.is_mounted:
-            self.refill()
+        self.refill()
 
     def watch_sort_reverse(self) -> None:
-        if self.is_mounted:
-            self.refill()
+        self.refill()
 
     def action_cycle_sort(self) -> None:
         self.sort_column = (self.sort_column + 1) % len(self.COLUMNS)

@@ -1,38 +1,64 @@
 """Class: the notebook's per-class page — header lines, then the worst and best examples drawn inline.
 
 One example is drawn at a time, as large as the terminal allows (a row of four 32x32 panels is already
-wider than 80 columns at one pixel per cell); j/k step through them. Building one example's panels costs a
-few milliseconds, so it happens synchronously on each key press and a class switch redraws within a frame.
+wider than 80 columns at one pixel per cell); j/k step through them. Where the view is (class, example,
+Grad-CAM target) is one reactive, `place`, so a key press changes it in one step; everything shown is
+derived from it into reactives bound to the children (header, example strip, caption, figure).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.widgets import Static
+from textual.reactive import var
 
-from engine.cache import RunCache
-from tui.figures import class_example_panels, safely
+from engine.figures.examples import Example, class_examples, target_role
+from engine.figures.panels import class_example_panels
+from tui.figures import Drawing, Figure
 from tui.messages import OpenClass, OpenPair
 from tui.model import (
-    Example,
-    class_examples,
     class_header,
     confused_with,
     default_target,
     example_caption,
+    least_accurate,
     next_target,
-    target_role,
+    pair_rank,
 )
+from tui.views.base import Runs, View
+from tui.widgets.caption import Caption
 from tui.widgets.example_figure import ExampleFigure
-from tui.widgets.jet_legend import JetLegend
 from tui.widgets.example_strip import ExampleStrip
+from tui.widgets.jet_legend import JetLegend
 
 
-class ClassView(Vertical, can_focus=True):
+@dataclass(frozen=True)
+class Place:
+    """Where the Class view is: a class, its k-th example, and the class whose Grad-CAM is drawn (-1: no
+    example to draw)."""
+
+    class_id: int
+    k: int = 0
+    target: int = -1
+
+
+class ClassView(View, can_focus=True):
     """Header, example index, caption of the current example, and its figure."""
+
+    KEY, TAB, TITLE = "3", "class", "Class"
+    OPENS = (OpenClass,)
+    WRITES = "class"
+    HELP = [
+        ("j k  → ←", "next · previous example"),
+        ("t", "Grad-CAM target: predicted → other top-k → true class"),
+        ("g", "go to the class this example was confused with"),
+        ("p", "open this mistake's confused pair (when it is a top pair)"),
+        ("] [", "next · previous class"),
+        ("backspace", "back to the previous class"),
+    ]
 
     DEFAULT_CSS = """
     ClassView #class-header {
@@ -65,80 +91,95 @@ class ClassView(Vertical, can_focus=True):
         Binding("backspace", "back", "Back", show=False),
     ]
 
-    def __init__(self, cache: RunCache, class_id: int = 0, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.cache = cache
-        self.class_id = class_id
-        self.examples: list[Example] = []
-        self.current = 0
-        self.target = -1
-        self.history: list[int] = []
+    place: var[Place | None] = var(None, init=False)
+    examples: var[list[Example]] = var(list)
+    current: var[int] = var(0)
+    header: var[Text] = var(Text)
+    caption: var[Text] = var(Text)
+    drawing: var[Drawing | None] = var(None)
+
+    def __init__(self, runs: Runs, **kwargs) -> None:
+        super().__init__(runs, **kwargs)
+        self.history: list[int] = []  # classes shown before, for backspace
+        self.seen = False  # whether the tab has been shown: a class nobody saw is not worth going back to
+        self.go_to(least_accurate(self.run), remember=False)
 
     def compose(self) -> ComposeResult:
-        yield Static(id="class-header")
-        yield ExampleStrip()
-        yield Static(id="example-caption")
+        yield Caption(id="class-header").data_bind(text=ClassView.header)
+        yield ExampleStrip().data_bind(ClassView.examples, ClassView.current)
+        yield Caption(id="example-caption").data_bind(text=ClassView.caption)
         yield JetLegend()
-        yield ExampleFigure()
+        yield ExampleFigure().data_bind(ClassView.drawing)
 
-    def on_mount(self) -> None:
-        self.show_class(self.class_id, remember=False)
+    # --- state ---------------------------------------------------------------------------------------
 
-    def focus_primary(self) -> None:
-        self.focus()
+    @property
+    def class_id(self) -> int:
+        return self.place.class_id if self.place else -1
+
+    @property
+    def target(self) -> int:
+        return self.place.target if self.place else -1
 
     @property
     def example(self) -> Example | None:
         return self.examples[self.current] if self.examples else None
 
-    def show_class(self, class_id: int, remember: bool = True) -> None:
-        """Switch to a class and draw its first example."""
-        if remember and class_id != self.class_id:
+    def go_to(self, class_id: int, remember: bool = True) -> None:
+        """Show class `class_id` from its first example (remembered for backspace unless told not to)."""
+        if remember and self.seen and class_id != self.class_id:
             self.history.append(self.class_id)
-        self.class_id = class_id
-        self.examples = class_examples(self.cache, class_id)
-        lines = class_header(self.cache, class_id)
-        header = Text(lines[0] + "\n", style="bold")
-        header.append("\n".join(lines[1:]))
-        self.query_one("#class-header", Static).update(header, layout=False)
-        self.show_example(0)
+        examples = class_examples(self.run.selections, class_id)
+        target = default_target(self.run, examples[0].index) if examples else -1
+        self.place = Place(class_id, 0, target)
 
-    def show_example(self, k: int, target: int | None = None) -> None:
-        """Draw example k of the current class with Grad-CAM for `target` (default: the prediction)."""
-        strip = self.query_one(ExampleStrip)
-        strip.examples = self.examples
-        figure = self.query_one(ExampleFigure)
-        caption = self.query_one("#example-caption", Static)
-        if not self.examples:
-            self.current, self.target = 0, -1
-            caption.update("", layout=False)
-            figure.show([])
+    def watch_place(self, old: Place | None, place: Place) -> None:
+        run = self.run
+        if old is None or place.class_id != old.class_id:
+            self.examples = class_examples(run.selections, place.class_id)
+            lines = class_header(run, place.class_id)
+            self.header = Text(lines[0] + "\n", style="bold") + Text("\n".join(lines[1:]))
+        self.current = place.k
+        ex = self.example
+        if ex is None:
+            self.caption, self.drawing = Text(), None
             return
-        self.current = k % len(self.examples)
-        strip.current = self.current
-        ex = self.examples[self.current]
-        self.target = default_target(self.cache, ex.index) if target is None else target
-        role = target_role(self.cache, ex.index, self.target)
+        role = target_role(run.cache, ex.index, place.target)
         text = Text(f"{ex.group.title()} {ex.position} · {ex.kind_name} · ", style="bold")
-        text.append(example_caption(self.cache, ex.index))
-        text.append(f" · target: {self.cache.class_names[self.target]} ({role})", style="italic")
-        caption.update(text, layout=False)
-        figure.show(safely(class_example_panels, self.cache, ex.index, self.target))
+        text.append(example_caption(run, ex.index))
+        text.append(f" · target: {run.class_names[place.target]} ({role})", style="italic")
+        self.caption = text
+        self.drawing = Drawing(("class", ex.index, place.target), class_example_panels,
+                               (run.cache, ex.index, place.target))
+
+    # --- the protocol --------------------------------------------------------------------------------
+
+    def activate(self) -> None:
+        self.seen = True
+
+    def open(self, message: OpenClass) -> None:
+        self.go_to(message.class_id)
+
+    def figure(self) -> Figure:
+        return Figure("class", self.class_id)
+
+    # --- keys ----------------------------------------------------------------------------------------
 
     def action_step(self, delta: int) -> None:
         if self.examples:
-            self.show_example(self.current + delta)
+            k = (self.current + delta) % len(self.examples)
+            self.place = replace(self.place, k=k, target=default_target(self.run, self.examples[k].index))
 
     def action_cycle_target(self) -> None:
         ex = self.example
         if ex is not None:
-            self.show_example(self.current, next_target(self.cache, ex.index, self.target))
+            self.place = replace(self.place, target=next_target(self.run, ex.index, self.target))
 
     def action_goto_confused(self) -> None:
         ex = self.example
         if ex is None:
             return
-        other = confused_with(self.cache, ex.index, self.target)
+        other = confused_with(self.run, ex.index, self.target)
         if other != self.class_id:
             self.post_message(OpenClass(other))
 
@@ -148,17 +189,17 @@ class ClassView(Vertical, can_focus=True):
         if ex is None or not ex.misclassified:
             self.notify("This example is classified correctly: it belongs to no confused pair.", severity="warning")
             return
-        pairs = self.cache.analysis.confused_pairs
-        i = ex.index
-        hit = pairs[(pairs["true_id"] == int(self.cache.labels[i])) & (pairs["pred_id"] == int(self.cache.preds[i]))]
-        if hit.empty:
-            self.notify(f"This confusion is not among the top {len(pairs)} pairs.", severity="warning")
+        cache = self.run.cache
+        rank = pair_rank(self.run, int(cache.labels[ex.index]), int(cache.preds[ex.index]))
+        if rank is None:
+            self.notify(f"This confusion is not among the top {len(self.run.metrics.confused_pairs)} pairs.",
+                        severity="warning")
             return
-        self.post_message(OpenPair(int(hit["rank"].iloc[0])))
+        self.post_message(OpenPair(rank))
 
     def action_next_class(self, delta: int) -> None:
-        self.show_class((self.class_id + delta) % self.cache.num_classes)
+        self.go_to((self.class_id + delta) % self.run.cache.num_classes)
 
     def action_back(self) -> None:
         if self.history:
-            self.show_class(self.history.pop(), remember=False)
+            self.go_to(self.history.pop(), remember=False)

@@ -1,7 +1,6 @@
 """Classes: every class in one sortable, filterable table; Enter opens it in the Class view.
 
-The table is rebuilt from the per-class DataFrame on each sort or keystroke of the filter: a hundred rows
-take about a millisecond, and sorting the frame (not the rendered cells) keeps numbers sorted as numbers.
+The filter is view state like the sort: typing sets `filter_text`, which refills the table.
 """
 
 from __future__ import annotations
@@ -12,11 +11,13 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.reactive import reactive
-from textual.widgets import Input, Static
+from textual.reactive import var
+from textual.widgets import Input
 
-from engine.cache import RunCache
-from tui.model import pct
+from engine.analysis.analysed_run import AnalysedRun
+from engine.figures.numbers import pct
+from tui.figures import Figure
+from tui.views.base import Runs
 from tui.views.class_table import SortableClassTable
 
 if TYPE_CHECKING:  # annotations only: pandas is imported when a table is built, not at start-up
@@ -33,8 +34,8 @@ COLUMNS = [
 ]
 
 
-def classes_frame(cache: RunCache) -> pd.DataFrame:
-    pc = cache.analysis.per_class
+def classes_frame(run: AnalysedRun) -> pd.DataFrame:
+    pc = run.metrics.per_class.frame
     df = pc[["class_id", "class_name", "superclass", "accuracy", "top_wrong_prediction", "top_wrong_count"]].copy()
     df["errors"] = pc["support"] - pc["correct"]
     return df
@@ -43,8 +44,16 @@ def classes_frame(cache: RunCache) -> pd.DataFrame:
 class ClassesView(SortableClassTable):
     """Filter box, table, and a status line saying how it is sorted and how many classes match."""
 
+    KEY, TAB, TITLE = "2", "classes", "Classes"
+    WRITES = "class"
+    HELP = [
+        ("/", "filter by name as you type (Enter: to the table, Esc: clear)"),
+        ("s  r", "cycle the sort column · reverse it (or click a header)"),
+        ("↑ ↓  Enter", "move · open the class"),
+    ]
     COLUMNS = COLUMNS
     TABLE_ID = "classes-table"
+    STATUS_ID = "classes-status"
 
     DEFAULT_CSS = """
     ClassesView > Input {
@@ -72,20 +81,23 @@ class ClassesView(SortableClassTable):
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
-    filter_text: reactive[str] = reactive("")
+    filter_text: var[str] = var("", init=False)
 
-    def __init__(self, cache: RunCache, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.cache = cache
-        self.frame = classes_frame(cache)
+    def __init__(self, runs: Runs, **kwargs) -> None:
+        super().__init__(runs, **kwargs)
+        self.frame = classes_frame(self.run)
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="/ filter classes by name", id="classes-filter")
         yield self.make_table()
-        yield Static(id="classes-status")
+        yield self.make_status()
 
     def on_mount(self) -> None:
         self.refill()
+
+    def figure(self) -> Figure | None:
+        c = self.highlighted_class()
+        return None if c is None else Figure("class", c)
 
     def visible_frame(self) -> pd.DataFrame:
         df = self.frame
@@ -97,17 +109,15 @@ class ClassesView(SortableClassTable):
         wrong = f"{r.top_wrong_prediction} ({r.top_wrong_count})" if r.top_wrong_prediction else ""
         return [str(r.class_id), r.class_name, r.superclass, pct(r.accuracy), str(r.errors), wrong]
 
-    def update_status(self, shown: pd.DataFrame, arrow: str) -> None:
+    def status_text(self, shown: pd.DataFrame, arrow: str) -> Text:
         text = f"{len(shown)} of {len(self.frame)} classes"
         if self.filter_text:
             text += f" matching “{self.filter_text}”"
-        self.query_one("#classes-status", Static).update(  # Text: a typed filter is never parsed as markup
-            Text(f"{text} · sorted by {COLUMNS[self.sort_column][0]} {arrow} · s sort · r reverse · / filter · Enter open")
-        )
+        # Text: a typed filter is never parsed as markup
+        return Text(f"{text} · sorted by {COLUMNS[self.sort_column][0]} {arrow} · s sort · r reverse · / filter · Enter open")
 
     def watch_filter_text(self) -> None:
-        if self.is_mounted:
-            self.refill()
+        self.refill()
 
     def action_filter(self) -> None:
         self.query_one(Input).focus()

@@ -1,9 +1,11 @@
-"""Compare: the run on show (NEW) against an earlier run (OLD) on the same test set, from engine.compare.
+"""Compare: the run on show (NEW) against an earlier run (OLD) on the same test set, from
+engine.analysis.compare.
 
 A summary of the overall figures (top-1, images fixed/broken, ECE, high-confidence errors, Grad-CAM focus)
 and a table of per-class accuracy deltas, worst regression first; `s`/`r` change the sort like the Classes
 view, Enter opens the class in the Class view of the new run. compare() takes a few seconds on 10,000
-images (calibration and attention of both caches), so it runs in a thread behind a loading indicator.
+images (calibration and attention of both runs), so it runs in a thread the first time the tab is shown,
+behind a loading indicator. Only a session started with two caches has this view.
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.reactive import reactive
-from textual.widgets import LoadingIndicator, Static
+from textual.reactive import var
+from textual.widgets import LoadingIndicator
 
-from engine.cache import RunCache
 from engine.console import visible
-from tui.model import pct
+from engine.figures.numbers import pct
+from tui.views.base import Runs
 from tui.views.class_table import SortableClassTable
+from tui.widgets.caption import Caption
 
 if TYPE_CHECKING:  # annotations only: pandas is imported when a table is built, not at start-up
     import pandas as pd
+
+    from engine.analysis.compare import Comparison
 
 # (header, frame column used for sorting)
 COLUMNS = [
@@ -35,6 +40,7 @@ COLUMNS = [
     ("broken", "broken"),
 ]
 DELTA_COLUMN = 4
+COMPARING = "Comparing the two runs (calibration, attention of both)…"
 
 
 def _arrow(old: float, new: float, fmt: str) -> str:
@@ -60,8 +66,15 @@ def summary_lines(summary: dict, old_name: str, new_name: str) -> list[str]:
 class CompareView(SortableClassTable):
     """Summary on top, the per-class delta table below, a status line saying how it is sorted."""
 
+    KEY, TAB, TITLE = "7", "compare", "Compare"
+    HELP = [
+        ("s  r", "cycle the sort column · reverse it (or click a header)"),
+        ("↑ ↓  Enter", "move · open the class in the Class view of the new run"),
+    ]
+    ABSENT = "Start with two caches (gradcam-tui OLD NEW) to compare runs."
     COLUMNS = COLUMNS
     TABLE_ID = "compare-table"
+    STATUS_ID = "compare-sort"
 
     DEFAULT_CSS = """
     CompareView > LoadingIndicator {
@@ -83,56 +96,59 @@ class CompareView(SortableClassTable):
     }
     """
 
-    sort_column: reactive[int] = reactive(DELTA_COLUMN)
+    sort_column: var[int] = var(DELTA_COLUMN, init=False)
+    comparison: var[Comparison | None] = var(None, init=False)
+    heading: var[Text] = var(lambda: Text(COMPARING))  # the runs compared, or why they could not be
+    summary: var[Text] = var(Text)
+    asked = False  # whether the comparison has been asked for (activate() asks once)
 
-    def __init__(self, old: RunCache, new: RunCache, old_name: str = "old", new_name: str = "new", **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.old, self.new = old, new
-        self.old_name, self.new_name = old_name, new_name
-        self.comparison = None  # engine.compare.Comparison, once computed
-        self.frame: pd.DataFrame | None = None
+    @classmethod
+    def available(cls, runs: Runs) -> bool:
+        return runs.old is not None
 
     def compose(self) -> ComposeResult:
-        yield Static("Comparing the two runs (calibration, attention of both)…", id="compare-status", classes="caption")
+        yield Caption(id="compare-status", classes="caption").data_bind(text=CompareView.heading)
         yield LoadingIndicator()
-        yield Static(id="compare-summary")
+        yield Caption(id="compare-summary", reflow=True).data_bind(text=CompareView.summary)
         table = self.make_table()
         table.display = False
         yield table
-        yield Static(id="compare-sort", classes="caption")
+        yield self.make_status(classes="caption")
 
-    def on_mount(self) -> None:
-        self._compute()
+    def activate(self) -> None:
+        if not self.asked:
+            self.asked = True
+            self._compute()
 
     @work(thread=True, exclusive=True, group="compare")
     def _compute(self) -> None:
-        from engine.compare import compare
+        from engine.analysis.compare import compare
         from engine.errors import UserError
 
         try:
-            cmp = compare(self.old, self.new)
+            cmp = compare(self.runs.old, self.run)
         except UserError as exc:
             self.app.call_from_thread(self._failed, visible(exc))
             return
         except Exception as exc:  # a bug there must not take the browser down
             self.app.call_from_thread(self._failed, visible(f"Could not compare the runs: {type(exc).__name__}: {exc}"))
             return
-        self.app.call_from_thread(self._fill, cmp)
+        cmp.per_class.frame  # noqa: B018 - pandas' DataFrame built here, off the UI thread
+        self.app.call_from_thread(setattr, self, "comparison", cmp)
 
     def _failed(self, text: str) -> None:
         self.query_one(LoadingIndicator).remove()
-        self.query_one("#compare-status", Static).update(Text(text))  # paths and names are never markup
+        self.heading = Text(text)  # paths and names are never markup
 
-    def _fill(self, cmp) -> None:
-        self.comparison = cmp
-        self.frame = cmp.per_class
+    def watch_comparison(self, cmp: Comparison) -> None:
+        self.frame = cmp.per_class.frame
         self.query_one(LoadingIndicator).remove()
-        lines = summary_lines(cmp.summary, self.old_name, self.new_name)
-        self.query_one("#compare-status", Static).update(Text(lines[0]))  # paths: never markup
-        self.query_one("#compare-summary", Static).update(Text("\n".join(lines[1:])))
+        lines = summary_lines(cmp.summary, self.runs.old_name, self.runs.run_name)
+        self.heading = Text(lines[0])
+        self.summary = Text("\n".join(lines[1:]))
         self.table.display = True
         self.refill()
-        if getattr(self.app, "active_view", None) == "compare":  # still on this tab: the table takes the keys
+        if self.shown:  # still on this tab: the table takes the keys
             self.table.focus()
 
     def row_cells(self, r) -> list[str]:
@@ -140,8 +156,6 @@ class CompareView(SortableClassTable):
         return [r.class_name, superclass, pct(r.accuracy_old), pct(r.accuracy_new), f"{r.delta * 100:+.1f}",
                 str(r.fixed), str(r.broken)]
 
-    def update_status(self, shown: pd.DataFrame, arrow: str) -> None:
-        self.query_one("#compare-sort", Static).update(Text(
-            f"{len(shown)} classes · sorted by {COLUMNS[self.sort_column][0]} {arrow} · "
-            "s sort · r reverse · Enter open in the new run"
-        ))
+    def status_text(self, shown: pd.DataFrame, arrow: str) -> Text:
+        return Text(f"{len(shown)} classes · sorted by {COLUMNS[self.sort_column][0]} {arrow} · "
+                    "s sort · r reverse · Enter open in the new run")

@@ -1,5 +1,5 @@
 """Overview: what was run, how well it did, and where to look first (worst classes, top confusions,
-the spread of per-class accuracy, superclasses). Everything is a few aligned texts over the Analysis's numpy
+the spread of per-class accuracy, superclasses). Everything is a few aligned texts over the metrics' numpy
 columns: the first screen never waits for pandas to import."""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Vertical, VerticalScroll
 from textual.widgets import Static
 
-from engine.cache import RunCache
-from tui.model import pct
+from engine.analysis.analysed_run import AnalysedRun
+from engine.figures.numbers import pct
+from tui.views.base import View
 from tui.widgets.accuracy_histogram import AccuracyHistogram
 
 WORST_SHOWN = 10
@@ -29,9 +30,10 @@ def _get(meta: dict[str, Any], *keys: str, default: str = "?") -> str:
     return str(value) if value not in (None, "") else default
 
 
-def summary_text(cache: RunCache) -> Text:
+def summary_text(run: AnalysedRun) -> Text:
     """Model, data, Grad-CAM settings and headline accuracy."""
-    m, a = cache.meta, cache.analysis
+    cache = run.cache
+    m, a = cache.meta, run.metrics
     model = m.get("model")
     arch = _get(m, "model", "arch") if isinstance(model, dict) else str(model or "?")
     ckpt = _get(m, "model", "checkpoint", default="")
@@ -77,8 +79,8 @@ def columns_text(headers: list[str], rows: list[list[str]], right: tuple[int, ..
     return text
 
 
-def worst_classes_table(cache: RunCache) -> Text:
-    pc = cache.analysis.per_class_columns
+def worst_classes_table(run: AnalysedRun) -> Text:
+    pc = run.metrics.per_class
     order = np.lexsort((pc["class_id"], pc["accuracy"]))[:WORST_SHOWN]  # accuracy ascending, NaN last
     rows = [
         [
@@ -92,9 +94,9 @@ def worst_classes_table(cache: RunCache) -> Text:
     return columns_text(["id", "class", "acc", "most often read as"], rows, right=(0, 2))
 
 
-def confused_pairs_table(cache: RunCache) -> Text:
-    cp = cache.analysis.confused_pairs_columns
-    if not len(cp["rank"]):
+def confused_pairs_table(run: AnalysedRun) -> Text:
+    cp = run.metrics.confused_pairs
+    if not len(cp):
         return Text("No misclassifications.")
     rows = [
         [
@@ -103,13 +105,13 @@ def confused_pairs_table(cache: RunCache) -> Text:
             str(cp["count"][k]),
             pct(cp["mean_confidence"][k]),
         ]
-        for k in range(min(PAIRS_SHOWN, len(cp["rank"])))
+        for k in range(min(PAIRS_SHOWN, len(cp)))
     ]
     return columns_text(["#", "true → predicted", "n", "conf"], rows, right=(0, 2, 3))
 
 
-def superclass_table(cache: RunCache) -> Text:
-    sc = cache.analysis.superclass_columns
+def superclass_table(run: AnalysedRun) -> Text:
+    sc = run.metrics.superclass
     if sc is None:
         return Text("This cache has no superclasses.")
     rows = [
@@ -125,11 +127,13 @@ def superclass_table(cache: RunCache) -> Text:
     return columns_text(["superclass", "acc", "super acc", "errors", "inside"], rows, right=(1, 2, 3, 4))
 
 
-class OverviewView(VerticalScroll):
-    """Summary lines, then four boxes in a grid (two columns on wide terminals)."""
+class OverviewView(View):
+    """Summary lines, then four boxes in a grid (two columns on wide terminals), scrolling as one."""
+
+    KEY, TAB, TITLE = "1", "overview", "Overview"
 
     DEFAULT_CSS = """
-    OverviewView > #overview-grid {
+    OverviewView #overview-grid {
         grid-size: 1;
         grid-gutter: 0 1;
         grid-rows: auto;
@@ -147,22 +151,20 @@ class OverviewView(VerticalScroll):
     }
     """
 
-    def __init__(self, cache: RunCache, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.cache = cache
-
     def compose(self) -> ComposeResult:
-        cache = self.cache
-        yield Static(summary_text(cache), id="summary")
-        with Grid(id="overview-grid"):
-            yield self._box(f"{WORST_SHOWN} worst classes", Static(worst_classes_table(cache)))
-            yield self._box(
-                "Most confused pairs (* same superclass)", Static(confused_pairs_table(cache)), id="box-pairs"
-            )
-            yield self._box(
-                "Per-class accuracy", AccuracyHistogram(cache.analysis.per_class_columns["accuracy"])
-            )
-            yield self._box("Superclasses (worst first)", Static(superclass_table(cache)))
+        run = self.run
+        with VerticalScroll(id="overview-scroll"):
+            yield Static(summary_text(run), id="summary")
+            with Grid(id="overview-grid"):
+                yield self._box(f"{WORST_SHOWN} worst classes", Static(worst_classes_table(run)))
+                yield self._box(
+                    "Most confused pairs (* same superclass)", Static(confused_pairs_table(run)), id="box-pairs"
+                )
+                yield self._box("Per-class accuracy", AccuracyHistogram(run.metrics.per_class["accuracy"]))
+                yield self._box("Superclasses (worst first)", Static(superclass_table(run)))
+
+    def focus_primary(self) -> None:
+        self.query_one("#overview-scroll").focus()
 
     @staticmethod
     def _box(title: str, body: Static, id: str | None = None) -> Vertical:

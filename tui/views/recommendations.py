@@ -1,7 +1,8 @@
-"""Recommendations: engine.recommendations' Markdown, rendered by Textual's Markdown widget.
+"""Recommendations: engine.reports.recommendations' Markdown, rendered by Textual's Markdown widget.
 
-Built on first view in a thread (it is the one view nobody needs at start-up); both it and the Markdown
-widget (markdown-it, ~0.1 s of imports) are imported only then.
+Built in a thread the first time the tab is shown (it is the one view nobody needs at start-up: the rules
+read the calibration, attention and label suspects); both it and the Markdown widget (markdown-it, ~0.1 s of
+imports) are imported only then.
 """
 
 from __future__ import annotations
@@ -9,55 +10,56 @@ from __future__ import annotations
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.reactive import var
 from textual.widgets import Static
 
-from engine.cache import RunCache
+from tui.views.base import View
 
 
-class RecommendationsView(VerticalScroll):
-    """A scrollable Markdown document, filled by load()."""
+class RecommendationsView(View):
+    """A scrollable Markdown document, filled the first time the tab is shown."""
+
+    KEY, TAB, TITLE = "5", "recommendations", "Recommendations"
 
     DEFAULT_CSS = """
-    RecommendationsView > Markdown {
+    RecommendationsView Markdown {
         margin: 0 1;
     }
-    RecommendationsView > #recommendations-wait {
+    RecommendationsView #recommendations-wait {
         padding: 1 2;
         color: $text-muted;
     }
     """
 
-    def __init__(self, cache: RunCache, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.cache = cache
-        self.loaded = False
-        self.markdown_text = ""
+    markdown_text: var[str] = var("", init=False)
+    asked = False  # whether the text has been asked for (activate() asks once)
 
     def compose(self) -> ComposeResult:
-        yield Static("Computing recommendations…", id="recommendations-wait")
+        with VerticalScroll(id="recommendations-scroll"):
+            yield Static("Computing recommendations…", id="recommendations-wait")
 
     def focus_primary(self) -> None:
-        self.focus()
+        self.query_one("#recommendations-scroll").focus()
 
-    def load(self) -> None:
-        if not self.loaded:
-            self.loaded = True
+    def activate(self) -> None:
+        if not self.asked:
+            self.asked = True
             self._build()
 
     @work(thread=True, exclusive=True, group="recommendations")
     def _build(self) -> None:
         from engine.console import visible
-        from engine.recommendations import md_escape, recommendations_markdown
+        from engine.reports import recommendations as words
 
         try:
-            text = recommendations_markdown(self.cache)
+            text = words.recommendations_markdown(self.run)
         except Exception as exc:  # a bug there must not take the browser down
-            text = f"# Recommendations\n\n*{md_escape(visible(f'Could not be computed: {type(exc).__name__}: {exc}'))}*"
-        self.app.call_from_thread(self._show, text)
+            why = words.md_escape(visible(f"Could not be computed: {type(exc).__name__}: {exc}"))
+            text = f"# Recommendations\n\n*{why}*"
+        self.app.call_from_thread(setattr, self, "markdown_text", text)
 
-    async def _show(self, text: str) -> None:
+    def watch_markdown_text(self, text: str) -> None:
         from textual.widgets import Markdown
 
-        self.markdown_text = text
-        await self.query_one("#recommendations-wait").remove()
-        await self.mount(Markdown(text, id="recommendations-md"))
+        self.query_one("#recommendations-wait").remove()
+        self.query_one("#recommendations-scroll").mount(Markdown(text, id="recommendations-md"))

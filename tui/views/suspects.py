@@ -1,8 +1,8 @@
-"""Label suspects: test images whose given label the model doubts (cache.diagnostics.suspects, ranked by
-margin). Enter on a row shows that image with the Grad-CAMs of the given and of the suggested class.
+"""Label suspects: test images whose given label the model doubts (AnalysedRun.suspects, ranked by margin).
+Enter on a row shows that image with the Grad-CAMs of the given and of the suggested class.
 
-The diagnostics take ~2 s on 10,000 images, so they are computed in a thread on first view, behind a
-loading indicator.
+Finding them takes a moment on 10,000 images, so it runs in a thread the first time the tab is shown,
+behind a loading indicator.
 """
 
 from __future__ import annotations
@@ -10,21 +10,28 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import DataTable, LoadingIndicator, Static
+from textual.reactive import var
+from textual.widgets import DataTable, LoadingIndicator
 
-from engine.cache import RunCache
+from engine.analysis.tables import Table
 from engine.console import visible
-from tui.figures import safely, suspect_panels
-from tui.model import pct
+from engine.figures.numbers import pct
+from engine.figures.panels import suspect_panels
+from tui.figures import Drawing
+from tui.views.base import View
+from tui.widgets.caption import Caption
 from tui.widgets.example_figure import ExampleFigure
 from tui.widgets.jet_legend import JetLegend
 
 COLUMNS = ("#", "image", "given", "suggested", "p given", "p suggested")
+FINDING = "Finding label suspects (calibration, attention, confident learning)…"
 
 
-class SuspectsView(Vertical):
+class SuspectsView(View):
     """Suspects table on top; the chosen image with both Grad-CAMs below."""
+
+    KEY, TAB, TITLE = "6", "suspects", "Suspects"
+    HELP = [("↑ ↓  Enter", "move · show the image with the Grad-CAMs of the given and suggested label")]
 
     DEFAULT_CSS = """
     SuspectsView > DataTable {
@@ -47,89 +54,83 @@ class SuspectsView(Vertical):
     }
     """
 
-    def __init__(self, cache: RunCache, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.cache = cache
-        self.loaded = False
-        self.suspects = None  # the DataFrame, once computed
-        self.image: int | None = None  # the image on show
+    suspects: var[Table | None] = var(None, init=False)  # once found
+    chosen: var[int] = var(0, init=False)  # rank (1-based) of the suspect on show; 0: none yet
+    status: var[Text] = var(lambda: Text(FINDING))
+    caption: var[Text] = var(Text)
+    drawing: var[Drawing | None] = var(None)
+
+    asked = False  # whether the suspects have been asked for (activate() asks once)
 
     def compose(self) -> ComposeResult:
-        yield Static("Finding label suspects (calibration, attention, confident learning)…", id="suspects-status",
-                     classes="caption")
+        yield Caption(id="suspects-status", classes="caption").data_bind(text=SuspectsView.status)
         yield LoadingIndicator()
         table: DataTable = DataTable(id="suspects-table", cursor_type="row", zebra_stripes=True)
         table.add_columns(*COLUMNS)
         table.display = False
         yield table
-        yield Static(id="suspect-caption", classes="caption")
+        yield Caption(id="suspect-caption", classes="caption").data_bind(text=SuspectsView.caption)
         yield JetLegend()
-        yield ExampleFigure()
+        yield ExampleFigure().data_bind(SuspectsView.drawing)
+
+    @property
+    def image(self) -> int | None:
+        """The image on show."""
+        return int(self.suspects["image"][self.chosen - 1]) if self.suspects is not None and self.chosen else None
+
+    def activate(self) -> None:
+        if not self.asked:
+            self.asked = True
+            self._find()
 
     def focus_primary(self) -> None:
         self.query_one(DataTable).focus()
 
-    def load(self) -> None:
-        if not self.loaded:
-            self.loaded = True
-            self._compute()
-
     @work(thread=True, exclusive=True, group="suspects")
-    def _compute(self) -> None:
+    def _find(self) -> None:
         try:
-            suspects = self.cache.diagnostics.suspects
+            suspects = self.run.suspects
         except Exception as exc:  # a bug there must not take the browser down
-            self.app.call_from_thread(self._failed, visible(f"Could not compute the label suspects: {type(exc).__name__}: {exc}"))
+            self.app.call_from_thread(self._failed, visible(
+                f"Could not compute the label suspects: {type(exc).__name__}: {exc}"))
             return
-        self.app.call_from_thread(self._fill, suspects)
+        self.app.call_from_thread(setattr, self, "suspects", suspects)
 
     def _failed(self, text: str) -> None:
         self.query_one(LoadingIndicator).remove()
-        self.query_one("#suspects-status", Static).update(Text(text))
+        self.status = Text(text)
 
-    def _fill(self, suspects) -> None:
-        self.suspects = suspects
+    def watch_suspects(self, suspects: Table) -> None:
         self.query_one(LoadingIndicator).remove()
         table = self.query_one(DataTable)
-        for r in suspects.itertuples(index=False):
-            table.add_row(str(r.rank), str(r.image), Text(str(r.given)), Text(str(r.suggested)),  # names, not markup
-                          pct(r.p_given), pct(r.p_suggested), key=str(r.rank))
+        s = suspects
+        for k in range(len(s)):
+            table.add_row(str(s["rank"][k]), str(s["image"][k]), Text(str(s["given"][k])),  # names, not markup
+                          Text(str(s["suggested"][k])), pct(s["p_given"][k]), pct(s["p_suggested"][k]),
+                          key=str(s["rank"][k]))
         table.display = True
-        n = len(suspects)
-        status = self.query_one("#suspects-status", Static)
+        n = len(s)
         if n:
-            status.update(f"{n} label suspect{'s' if n != 1 else ''} (another class clears its own threshold and "
-                          "beats the given label), largest margin first")
-            self.query_one("#suspect-caption", Static).update("Enter: show the image with the Grad-CAMs of both labels")
+            self.status = Text(f"{n} label suspect{'s' if n != 1 else ''} (another class clears its own threshold "
+                               "and beats the given label), largest margin first")
+            self.caption = Text("Enter: show the image with the Grad-CAMs of both labels")
         else:
-            status.update("No label suspects: the model agrees with the given labels.")
-        if getattr(self.app, "active_view", None) == "suspects":  # still on this tab: the table takes the keys
+            self.status = Text("No label suspects: the model agrees with the given labels.")
+        if self.shown:  # still on this tab: the table takes the keys
             table.focus()
 
     @on(DataTable.RowSelected)
     def _selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.show_suspect(int(event.row_key.value))
+            self.chosen = int(event.row_key.value)
 
-    def show_suspect(self, rank: int) -> None:
-        """Draw suspect `rank` (1-based): original, Grad-CAM of the given and of the suggested class."""
-        if self.suspects is None or not 1 <= rank <= len(self.suspects):
-            return
-        s = self.suspects.iloc[rank - 1]
-        i, given, suggested = int(s["image"]), int(s["given_id"]), int(s["suggested_id"])
-        self.image = i
-        caption = (f"#{rank} image {i}: given {s['given']} ({pct(float(s['p_given']))}) → suggested "
-                   f"{s['suggested']} ({pct(float(s['p_suggested']))})")
-        if self.cache.cam_for(i, suggested) is None:
-            caption += f" · no stored Grad-CAM for {s['suggested']}"
-        self.query_one("#suspect-caption", Static).update(Text(caption), layout=False)
-        self._draw(i, given, suggested)
-
-    @work(thread=True, exclusive=True, group="suspect-figure")
-    def _draw(self, i: int, given: int, suggested: int) -> None:
-        panels = safely(suspect_panels, self.cache, i, given, suggested)
-        self.app.call_from_thread(self._drawn, i, panels)
-
-    def _drawn(self, i: int, panels) -> None:
-        if i == self.image:  # still what is asked for
-            self.query_one(ExampleFigure).show(panels)
+    def watch_chosen(self, rank: int) -> None:
+        """Suspect `rank`: original, Grad-CAM of the given and of the suggested class."""
+        s, r = self.suspects, rank - 1
+        i, given, suggested = int(s["image"][r]), int(s["given_id"][r]), int(s["suggested_id"][r])
+        caption = (f"#{rank} image {i}: given {s['given'][r]} ({pct(float(s['p_given'][r]))}) → suggested "
+                   f"{s['suggested'][r]} ({pct(float(s['p_suggested'][r]))})")
+        if self.run.cache.cam_for(i, suggested) is None:
+            caption += f" · no stored Grad-CAM for {s['suggested'][r]}"
+        self.caption = Text(caption)
+        self.drawing = Drawing(("suspect", i, given, suggested), suspect_panels, (self.run.cache, i, given, suggested))

@@ -10,8 +10,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from engine.analysis import LOW_CONFIDENCE_CORRECT, MISCLASSIFIED
-from tui.model import Example
+from engine.analysis.selections import LOW_CONFIDENCE_CORRECT, MISCLASSIFIED
+from engine.figures.examples import Example
 
 MARK = {MISCLASSIFIED: "✗", LOW_CONFIDENCE_CORRECT: "~"}
 

@@ -13,7 +13,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui.figures import Panel
+from engine.figures.panels import Panel
 from tui.halfblock import render
 
 

@@ -9,12 +9,12 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label
 
-from tui.figures import Panel
+from engine.figures.panels import Panel
 from tui.widgets.half_block_image import HalfBlockImage
 
 
 class ImagePanel(Vertical):
-    """Title, subtitle, picture."""
+    """Title, caption, picture."""
 
     DEFAULT_CSS = """
     ImagePanel {
@@ -45,5 +45,5 @@ class ImagePanel(Vertical):
     def show(self, panel: Panel | None) -> None:
         # layout=False: captions are one line whatever they say, so a new example is a repaint, not a reflow
         self.query_one(".title", Label).update(panel.title if panel else "", layout=False)
-        self.query_one(".subtitle", Label).update(panel.subtitle if panel else "", layout=False)
+        self.query_one(".subtitle", Label).update(panel.caption if panel else "", layout=False)
         self.query_one(HalfBlockImage).panel = panel

@@ -1,4 +1,4 @@
-"""The Grad-CAM colour key, "low ▇▇▇▇ high", drawn from engine.cam_display's JET table so it is the
+"""The Grad-CAM colour key, "low ▇▇▇▇ high", drawn from engine.figures.colours' JET table so it is the
 exact scale of the panels (and of the key printed on the PNGs)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
-from engine.cam_display import jet_lut
+from engine.figures.colours import jet_lut
 
 NOTE = "min-max per image · overlays at alpha 0.5"
 

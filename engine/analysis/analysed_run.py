@@ -1,0 +1,103 @@
+"""AnalysedRun: one cache with its analyses, each computed once, on first use.
+
+The only place where the store meets the analysis: the reports, the printout, compare and the TUI ask an
+AnalysedRun for what they show, and every analysis module stays a pure function of arrays. Nothing is
+computed until asked for, so opening a run for the TUI's first screen costs the metrics alone.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from engine.analysis import attention as attention_mod
+from engine.analysis import metrics as metrics_mod
+from engine.analysis.calibration import Calibration, calibrate
+from engine.analysis.label_suspects import label_suspects
+from engine.analysis.selections import Selections, select
+from engine.analysis.tables import Table
+from engine.store import RunCache, load_cache, resolve_cache_path
+
+
+def logits_of(cache: RunCache) -> np.ndarray:
+    """The cache's logits, or log-probabilities (equal up to a per-image constant) for caches without them."""
+    if cache.logits is not None:
+        return cache.logits
+    return np.log(np.clip(cache.probs.astype(np.float64), 1e-30, 1.0))
+
+
+@dataclass(eq=False)
+class AnalysedRun:
+    cache: RunCache
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.cache.class_names
+
+    @cached_property
+    def metrics(self) -> metrics_mod.Metrics:
+        c = self.cache
+        return metrics_mod.measure(c.labels, c.probs, c.topk_classes, c.class_names, c.superclass_names,
+                                   c.class_to_superclass)
+
+    @cached_property
+    def selections(self) -> Selections:
+        c = self.cache
+        return select(c.labels, c.preds, c.confidence.astype(np.float64), c.num_classes)
+
+    @cached_property
+    def correct(self) -> np.ndarray:
+        return self.cache.labels == self.cache.preds
+
+    @cached_property
+    def calibration(self) -> Calibration:
+        return calibrate(logits_of(self.cache), self.cache.labels)
+
+    @cached_property
+    def attention(self) -> attention_mod.Attention:
+        c = self.cache
+        return attention_mod.measure(c.cam_topk[:, 0], c.cam_true, self.correct, c.image_size, c.masks)
+
+    @cached_property
+    def attention_per_class(self) -> Table:
+        c = self.cache
+        return attention_mod.per_class(self.attention, c.labels, c.preds, c.class_names)
+
+    @cached_property
+    def attention_per_pair(self) -> Table:
+        c = self.cache
+        return attention_mod.per_pair(self.attention, c.labels, c.preds, self.metrics.confused_pairs)
+
+    @cached_property
+    def suspects(self) -> Table:
+        c = self.cache
+        return label_suspects(c.probs.astype(np.float64), c.labels, c.class_names)
+
+    @cached_property
+    def coarse_confusion(self) -> np.ndarray | None:
+        c = self.cache
+        if not c.has_superclasses:
+            return None
+        return metrics_mod.coarse_confusion(c.labels, c.preds, c.class_to_superclass, len(c.superclass_names))
+
+    @cached_property
+    def findings(self) -> list:
+        """The recommendation rules that fire on this run (engine.analysis.recommendations), ranked."""
+        from engine.analysis.recommendations import find
+
+        return find(self)
+
+    def compute_all(self) -> "AnalysedRun":
+        """Every analysis now (before forking report workers, which then share them)."""
+        for name in ("metrics", "selections", "calibration", "attention", "attention_per_class",
+                     "attention_per_pair", "suspects", "coarse_confusion", "findings"):
+            getattr(self, name)
+        return self
+
+
+def open_run(path: str | os.PathLike) -> AnalysedRun:
+    """The run at `path` (a cache file, a cache folder or an output folder), read and checked."""
+    return AnalysedRun(load_cache(resolve_cache_path(path)))

@@ -1,0 +1,28 @@
+"""What every rule shares: the Finding it returns and the thresholds that apply to all of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+MIN_ERRORS = 5  # never advise on fewer errors than this
+LIST_LIMIT = 5  # classes, pairs or images cited in one piece of evidence
+
+
+@dataclass(frozen=True)
+class Finding:
+    key: str  # the rule that fired (and the wording that speaks for it)
+    share_of_errors: float  # share of this run's errors the advice addresses, in [0, 1]
+    errors_addressed: int
+    facts: dict[str, Any] = field(default_factory=dict)  # the numbers the evidence cites
+    classes: tuple[int, ...] = ()  # class ids worth opening (class figures, the TUI)
+
+
+def class_counts(run, selected: np.ndarray) -> list[tuple[int, int]]:
+    """(class id, count) of the true classes of the selected errors (a mask over the errors, in image
+    order), most frequent first, ties by class id."""
+    labels = run.cache.labels[~run.correct][selected]
+    counts = np.bincount(labels, minlength=run.cache.num_classes)
+    return [(int(i), int(counts[i])) for i in np.lexsort((np.arange(len(counts)), -counts)) if counts[i] > 0]

@@ -1,0 +1,59 @@
+"""RunCache: the arrays and names one run stored, as plain numpy (no analysis: engine.analysis works on them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(eq=False)
+class RunCache:
+    """Everything the reports and the TUI need about one run; per-image arrays share their first axis N.
+    Compared by identity: two caches are equal only if they are the same object."""
+
+    images: np.ndarray  # uint8 (N, H, W, 3): the model input, scaled down for display
+    labels: np.ndarray  # int64 (N,)
+    probs: np.ndarray  # float32 (N, C) softmax probabilities
+    topk_classes: np.ndarray  # int64 (N, K): classes by descending probability; [:, 0] is the prediction
+    cam_true: np.ndarray  # float32 (N, h, w): Grad-CAM for the true class at the layer's resolution (ReLU'd)
+    cam_topk: np.ndarray  # float32 (N, K, h, w): Grad-CAM for each of topk_classes
+    class_names: list[str]
+    meta: dict[str, Any]
+    superclass_names: list[str] | None = None
+    class_to_superclass: np.ndarray | None = None  # int64 (C,)
+    masks: np.ndarray | None = None  # bool (N, H, W), where the data set knows the object
+    logits: np.ndarray | None = None  # float32 (N, C) raw scores, for calibration (temperature scaling)
+
+    @property
+    def num_images(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def preds(self) -> np.ndarray:
+        return self.topk_classes[:, 0]
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """Probability of the predicted class, per image."""
+        return self.probs[np.arange(self.num_images), self.preds]
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return int(self.images.shape[1]), int(self.images.shape[2])
+
+    @property
+    def has_superclasses(self) -> bool:
+        return self.superclass_names is not None and self.class_to_superclass is not None
+
+    def cam_for(self, i: int, cls: int) -> np.ndarray | None:
+        """Grad-CAM of image i for class cls at the layer's resolution, or None if the cache does not hold it."""
+        if cls == int(self.labels[i]):
+            return self.cam_true[i]
+        hits = np.nonzero(self.topk_classes[i] == cls)[0]
+        return self.cam_topk[i, hits[0]] if len(hits) else None

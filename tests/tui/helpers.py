@@ -1,0 +1,77 @@
+"""What the TUI tests read off the screen, and the runs they compare (no fixtures: conftest.py has those)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine.analysis.analysed_run import AnalysedRun
+from engine.store import RunCache
+from tui.widgets.half_block_image import HalfBlockImage
+from tui.widgets.image_panel import ImagePanel
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZE = (120, 40)
+VIEW_KEYS = "1234567"  # overview, classes, class, pairs, recommendations, suspects, compare
+
+
+def text_of(widget) -> str:
+    """The plain text a Static/Label shows."""
+    return str(widget.render())
+
+
+def shown_panels(app) -> list[tuple[str, str, HalfBlockImage]]:
+    """(title, caption, image widget) of the visible panels of the active view; the widget's .panel is
+    the engine's Panel."""
+    view = app.query_one(f"#{app.active_view}-view")
+    return [(text_of(s.query_one(".title")), text_of(s.query_one(".subtitle")), s.query_one(HalfBlockImage))
+            for s in view.query(ImagePanel) if s.display]
+
+
+def screen_text(widget: HalfBlockImage) -> str:
+    return "\n".join("".join(seg.text for seg in widget.render_line(y)) for y in range(widget.size.height))
+
+
+async def settle(app, pilot) -> None:
+    """Wait for the thread workers (figures, suspects, comparison, recommendations), then the repaint."""
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def tour(app, pilot, keys: str = VIEW_KEYS) -> None:
+    """Every view, and in those that draw images the keys that draw another one."""
+    for key in keys:
+        await pilot.press(key)
+        await settle(app, pilot)
+        if key == "3":
+            await pilot.press("j", "t", "t", "k", "right_square_bracket", "g", "backspace")
+        elif key == "4":
+            await pilot.press("j", "down", "j", "up")
+        elif key == "6":
+            await pilot.press("down", "enter")
+        elif key == "2":
+            await pilot.press("s", "r", "slash", "c", "escape")
+        await settle(app, pilot)
+    await pilot.press("question_mark")
+    await pilot.pause()
+    await pilot.press("escape")
+    await settle(app, pilot)
+
+
+def least_accurate(run: AnalysedRun) -> int:
+    """The class with the lowest accuracy (ties: lower id), computed here with pandas as a second opinion."""
+    pc = run.metrics.per_class.frame
+    return int(pc.sort_values(["accuracy", "class_id"], kind="mergesort").iloc[0]["class_id"])
+
+
+def better_cache(cache: RunCache) -> RunCache:
+    """A later run: class 1's confusion with class 0 mostly cured (tests.synthetic.cured_copy), and a
+    regression elsewhere so the table has both signs: class 2's first two correct images go to class 3."""
+    from tests.synthetic import cured_copy, with_logits
+
+    cured, _ = cured_copy(cache)
+    logits = cured.logits.copy()
+    hurt = np.nonzero((cache.labels == 2) & (cache.preds == 2))[0][:2]
+    logits[hurt, 3] += 20
+    return with_logits(cache, logits)
