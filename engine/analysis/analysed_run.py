@@ -13,13 +13,16 @@ from functools import cached_property
 
 import numpy as np
 
-from engine.analysis import attention as attention_mod
+from typing import TYPE_CHECKING
+
 from engine.analysis import metrics as metrics_mod
-from engine.analysis.calibration import Calibration, calibrate
-from engine.analysis.label_suspects import label_suspects
 from engine.analysis.selections import Selections, select
 from engine.analysis.tables import Table
 from engine.store import RunCache, load_cache, resolve_cache_path
+
+if TYPE_CHECKING:  # imported where first used: the first screen needs the metrics alone
+    from engine.analysis.attention import Attention
+    from engine.analysis.calibration import Calibration
 
 
 def logits_of(cache: RunCache) -> np.ndarray:
@@ -53,26 +56,36 @@ class AnalysedRun:
         return self.cache.labels == self.cache.preds
 
     @cached_property
-    def calibration(self) -> Calibration:
+    def calibration(self) -> "Calibration":
+        from engine.analysis.calibration import calibrate
+
         return calibrate(logits_of(self.cache), self.cache.labels)
 
     @cached_property
-    def attention(self) -> attention_mod.Attention:
+    def attention(self) -> "Attention":
+        from engine.analysis.attention import measure
+
         c = self.cache
-        return attention_mod.measure(c.cam_topk[:, 0], c.cam_true, self.correct, c.image_size, c.masks)
+        return measure(c.cam_topk[:, 0], c.cam_true, self.correct, c.image_size, c.masks)
 
     @cached_property
     def attention_per_class(self) -> Table:
+        from engine.analysis.attention import per_class
+
         c = self.cache
-        return attention_mod.per_class(self.attention, c.labels, c.preds, c.class_names)
+        return per_class(self.attention, c.labels, c.preds, c.class_names)
 
     @cached_property
     def attention_per_pair(self) -> Table:
+        from engine.analysis.attention import per_pair
+
         c = self.cache
-        return attention_mod.per_pair(self.attention, c.labels, c.preds, self.metrics.confused_pairs)
+        return per_pair(self.attention, c.labels, c.preds, self.metrics.confused_pairs)
 
     @cached_property
     def suspects(self) -> Table:
+        from engine.analysis.label_suspects import label_suspects
+
         c = self.cache
         return label_suspects(c.probs.astype(np.float64), c.labels, c.class_names)
 
