@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import engine.analysis.analysed_run as analysed_run_mod
+import engine.analysis.calibration as calibration_mod
 from engine.analysis.analysed_run import AnalysedRun, logits_of, open_run
 from engine.store import save_cache
 
@@ -15,8 +15,8 @@ ANALYSES = ("metrics", "selections", "calibration", "attention", "attention_per_
 
 def test_each_analysis_is_computed_once_on_first_use(small_cache, monkeypatch):
     calls = []
-    real = analysed_run_mod.calibrate
-    monkeypatch.setattr(analysed_run_mod, "calibrate", lambda *a: calls.append(1) or real(*a))
+    real = calibration_mod.calibrate
+    monkeypatch.setattr(calibration_mod, "calibrate", lambda *a: calls.append(1) or real(*a))
     run = AnalysedRun(small_cache)
     assert not any(name in vars(run) for name in ANALYSES)  # nothing before it is asked for
     assert run.calibration is run.calibration and calls == [1]
