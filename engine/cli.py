@@ -6,6 +6,8 @@
     compare  two runs on the same test set
 
 Problems the user can fix are one sentence on stderr and exit code 2; Ctrl-C leaves earlier files intact.
+Each command imports what it needs when it runs: `report` and `compare` work without torch (the viewer-only
+install), and `run`/`demo` without it say how to add the engine.
 `run` also runs under torchrun (`torchrun --nproc-per-node N -m engine run ...`, engine.gradcam.distributed):
 rank 0 prints and writes, the other ranks print their own errors only.
 """
@@ -21,8 +23,9 @@ from typing import Iterator, Optional, Tuple
 import typer
 from rich.console import Console
 
+from engine import INSTALL_ENGINE, missing_engine_packages, version_text
 from engine.config import BATCH_SIZE, DEFAULT_OUT, DISPLAY_SIZE, RunConfig
-from engine.console import say, say_error
+from engine.console import discard_unwritable_stdout, say, say_error, tolerate_unencodable_output
 from engine.errors import PeerFailed, UserError
 
 app = typer.Typer(
@@ -62,6 +65,28 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(130)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        say(out_console, version_text("gradcam-batch", with_engine=True))
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print the version (and the torch it runs on) and exit."),
+) -> None:
+    pass
+
+
+def need_engine(command: str) -> None:
+    """A command that runs a model, on a viewer-only install: one sentence saying how to add the engine."""
+    missing = missing_engine_packages()
+    if missing:
+        raise UserError(f"`gradcam-batch {command}` needs the engine ({' and '.join(missing)}), which is not "
+                        f"installed; add it with {INSTALL_ENGINE}.")
+
+
 @app.command()
 def run(
     data: str = typer.Option(..., "--data", help="Arrays folder, CIFAR-100 root, ImageFolder directory, or 'demo'."),
@@ -84,10 +109,12 @@ def run(
     trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint", help="Allow a pickled full model (can run code!)."),
     download: bool = typer.Option(False, "--download", help="Download CIFAR-100 into --data if it is not there."),
     reports: bool = typer.Option(True, "--reports/--no-reports", help="Write the PNG/CSV/HTML/TXT reports after the cache."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 (exact) | bf16 | fp16: the forward's arithmetic (autocast, on CUDA and on CPUs with native bf16/fp16); its effect against fp32 is measured and recorded."),
+    tf32: bool = typer.Option(False, "--tf32", help="On CUDA, fp32 matrix products on TF32 units (faster, not exact)."),
 ) -> None:
     """Analyse a trained classifier on its test set: predictions, metrics and Grad-CAM into one cache."""
     with user_errors():
-        from engine import demo
+        need_engine("run")
         from engine.run import open_subject, print_summary
         from engine.run import run as run_analysis
         from engine.store import resolve_cache_path
@@ -96,9 +123,14 @@ def run(
             data=data, checkpoint=checkpoint, arch=arch, model=model, mean=mean, std=std, image_size=image_size,
             weights=weights, display_size=display_size, cache_format=cache_format, workers=workers, out=out,
             limit=limit, device=device, batch_size=batch_size, target_layer=target_layer, cam=cam,
-            trust_checkpoint=trust_checkpoint, download=download, reports=reports,
+            trust_checkpoint=trust_checkpoint, download=download, reports=reports, precision=precision, tf32=tf32,
         )
-        result = run_analysis(config, err_console, demo.open_subject if config.uses_demo_model else open_subject)
+        opener = open_subject
+        if config.data == "demo":  # importing the demo registers its world as the source `demo`
+            from engine import demo
+
+            opener = demo.open_subject if config.uses_demo_model else open_subject
+        result = run_analysis(config, err_console, opener)
         if result is not None:
             print_summary(result, out_console, resolve_cache_path(out))
 
@@ -109,6 +141,7 @@ def demo_command(
 ) -> None:
     """Run the whole pipeline offline on the embedded procedural world, where the truth is known."""
     with user_errors():
+        need_engine("demo")
         from engine.demo import run_demo
 
         if os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
@@ -162,14 +195,23 @@ def compare(
 
 
 def main() -> None:
-    """Console-script entry: SIGTERM unwinds like Ctrl-C, so temporary files are removed on the way out;
-    an interrupt that lands outside a command's own handling (start-up) is the same calm exit 130."""
+    """Console-script entry: SIGTERM and SIGHUP (a dropped SSH session; not under nohup, which ignores it)
+    unwind like Ctrl-C, so temporary files are removed on the way out; an interrupt that lands outside a
+    command's own handling (start-up) is the same calm exit 130. Text the terminal's encoding cannot
+    show is escaped, and a stdout that refuses what is printed (a full disk) is one sentence."""
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
+        signal.signal(signal.SIGHUP, _terminate_as_interrupt)
+    tolerate_unencodable_output()
     try:
         app()
     except KeyboardInterrupt:
         say(err_console, INTERRUPTED)
         raise SystemExit(130) from None
+    finally:
+        if discard_unwritable_stdout():
+            say_error(err_console, "Could not write to standard output.")
+            raise SystemExit(2)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ are opened, once.
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +22,35 @@ CACHE_FORMATS = ("auto", "npz", "folder")
 CAM_METHODS = {"gradcam": "Grad-CAM", "gradcampp": "Grad-CAM++", "hirescam": "HiResCAM", "layercam": "LayerCAM"}
 DISPLAY_SIZE = 128  # stored images are the model input scaled down to at most this many pixels a side
 BATCH_SIZE = 256
+PRECISIONS = ("fp32", "bf16", "fp16")  # the forward's arithmetic (engine.gradcam.precision); fp32 is exact
 
 Triple = tuple[float, float, float]
+
+
+def _check_lookup(flag: str, value: object) -> None:
+    """A path the file system cannot even look up (a name longer than it allows, a link loop) is one sentence
+    naming the flag; a path that does not exist is left to whoever opens it, with what it expected there."""
+    if value is None or value == "":
+        return
+    try:
+        os.stat(os.path.expanduser(str(value)))
+    except RuntimeError:  # `~nouser/...`: expanded, not looked up here
+        return
+    except OSError as exc:
+        if exc.errno in (errno.ENAMETOOLONG, errno.ELOOP):
+            raise UserError(f"{flag} {value}: {(exc.strerror or 'cannot be looked up').lower()}.") from None
+
+
+def _inside(out: Path, data: str) -> bool:
+    """The output folder is the data folder or lies inside it (only for a data set given as a folder)."""
+    try:
+        root = os.path.realpath(os.path.expanduser(data))
+        if data == "" or not os.path.isdir(root):
+            return False
+        target = os.path.realpath(os.path.expanduser(str(out)))
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
 
 
 @dataclass(frozen=True)
@@ -46,12 +75,16 @@ class RunConfig:
     trust_checkpoint: bool = False
     download: bool = False
     reports: bool = True
+    precision: str = "fp32"
+    tf32: bool = False  # CUDA's TensorFloat-32 matrix products, for fp32
 
     def __post_init__(self) -> None:
         if self.arch is not None and self.model is not None:
             raise UserError("Give either --arch or --model, not both.")
         if self.cache_format not in CACHE_FORMATS:
             raise UserError(f"--cache-format {self.cache_format!r} is not one of {', '.join(CACHE_FORMATS)}.")
+        if self.precision not in PRECISIONS:
+            raise UserError(f"--precision {self.precision!r} is not one of {', '.join(PRECISIONS)}.")
         if self.cam not in CAM_METHODS:
             raise UserError(f"Unknown CAM method {self.cam!r}; choose one of {', '.join(CAM_METHODS)}.")
         if self.workers is not None and self.workers < 0:
@@ -71,6 +104,12 @@ class RunConfig:
                 raise UserError(f"{flag} {' '.join(map(str, values))}: every value must be a finite number.")
         if self.std is not None and not all(v > 0 for v in self.std):
             raise UserError(f"--std {' '.join(map(str, self.std))}: every value must be above 0.")
+        for flag, value in (("--data", self.data), ("--checkpoint", self.checkpoint), ("--out", self.out),
+                            ("--model", self.model.rpartition(":")[0] if self.model else None)):
+            _check_lookup(flag, value)
+        if self.out is not None and _inside(self.out, self.data):
+            raise UserError(f"--out {self.out} is inside --data {self.data}: the next run would read the reports "
+                            "written there as data; choose an --out outside the data set.")
 
     @property
     def cam_name(self) -> str:

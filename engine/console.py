@@ -10,13 +10,17 @@ real strings; only what reaches a terminal is escaped.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Union
 
 from rich.console import Console
 from rich.text import Text
+
+from engine.errors import UserError
 
 # C0 controls (newline and tab too: a name must not start a line of its own), DEL, C1 controls, the
 # Unicode line and paragraph separators, the bidirectional embeddings, overrides and isolates (they
@@ -60,8 +64,43 @@ def line(*parts: Part) -> Text:
 
 
 def say(console: Console, *parts: Part) -> None:
-    """Print one line (see line()); call it once per line, so no string from data can start a new one."""
-    console.print(line(*parts), markup=False, highlight=False)
+    """Print one line (see line()); call it once per line, so no string from data can start a new one.
+    A stream that refuses the line (stdout on a full disk, /dev/full) is one sentence, not a traceback."""
+    try:
+        console.print(line(*parts), markup=False, highlight=False)
+    except OSError as exc:
+        which = "standard error" if console.stderr else "standard output"
+        if not console.stderr:
+            discard_unwritable_stdout()
+        raise UserError(f"Could not write to {which}: {exc.strerror or type(exc).__name__}.") from None
+
+
+def tolerate_unencodable_output() -> None:
+    """Let stdout and stderr escape what their encoding cannot write (`PYTHONIOENCODING=ascii`, a C locale)
+    as `\\xfc`, instead of failing on the first class name with an accent."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (OSError, ValueError):
+                pass
+
+
+def discard_unwritable_stdout() -> bool:
+    """Flush stdout; if the stream refuses (a full disk), point it at the null device so that the
+    interpreter's own last flush has nothing to fail on. True if stdout was refused."""
+    try:
+        sys.stdout.flush()
+        return False
+    except OSError:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+        return True
 
 
 def say_error(console: Console, message: str) -> None:

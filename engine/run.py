@@ -31,6 +31,8 @@ from engine.console import progress_bar, say, say_warning, visible
 from engine.errors import UserError
 from engine.gradcam.distributed import Ranks
 from engine.gradcam.one_pass import OnePass, normalisation, prepare, to_model_input
+from engine.gradcam.precision import check as check_precision
+from engine.gradcam.precision import describe as describe_precision
 from engine.gradcam.probe import probe_model
 from engine.gradcam.stream import ArraySink, StreamStats, gathered_members, stream_pass
 from engine.sources.imageset import ImageSet
@@ -84,9 +86,11 @@ def open_subject(config: RunConfig) -> Subject:
         raise UserError("--checkpoint is required (a state_dict with --arch/--model, or a TorchScript file).")
     pre = preprocess_for(config)
     data = open_source(config.data, download=config.download, preprocess=pre)
-    loaded = load_model(config.checkpoint, data.num_classes, config.arch, config.model, config.trust_checkpoint)
-    mean = config.mean or (pre.mean if pre is not None and pre.mean else CIFAR100_MEAN)
-    std = config.std or (pre.std if pre is not None and pre.std else CIFAR100_STD)
+    loaded = load_model(config.checkpoint, data.num_classes, config.arch, config.model, config.trust_checkpoint,
+                        weights=config.weights)
+    # --mean/--std, else --weights' transforms, else the architecture's own (timm's), else CIFAR-100's
+    mean = config.mean or (pre.mean if pre is not None and pre.mean else loaded.mean or CIFAR100_MEAN)
+    std = config.std or (pre.std if pre is not None and pre.std else loaded.std or CIFAR100_STD)
     return Subject(data, loaded.model, loaded.meta, tuple(mean), tuple(std), loaded.default_layer,
                    pre.describe() if pre is not None else None)
 
@@ -131,6 +135,7 @@ def analyse(subject: Subject, config: RunConfig, *, console: Console | None = No
                 check_cache_folder_target(out / FOLDER_NAME)
         timings: dict[str, float] = {}
         dev = ranks.device(config.device)
+        check_precision(config.precision, dev, config.tf32)
         model = prepare(subject.model, dev)
         mean, std = normalisation(subject.mean, subject.std, dev)
         probe = probe_model(model, to_model_input(np.asarray(data.images[:2]), mean, std, dev), data.num_classes,
@@ -144,7 +149,7 @@ def analyse(subject: Subject, config: RunConfig, *, console: Console | None = No
                     writer = stack.enter_context(FolderCacheWriter(out / FOLDER_NAME, n))
                 sink = (writer or ArraySink(n)) if ranks.is_main else None
                 one = stack.enter_context(OnePass(model, probe, subject.mean, subject.std, dev, config.batch_size,
-                                                  method=config.cam))
+                                                  method=config.cam, precision=config.precision, tf32=config.tf32))
                 with progress_bar(f"Forward pass + {config.cam_name}", n, console) as advance:
                     stats = stream_pass(data, one, ranks, sink, display_size=config.display_size, workers=workers,
                                         on_progress=advance)
@@ -153,7 +158,7 @@ def analyse(subject: Subject, config: RunConfig, *, console: Console | None = No
                     return None
                 _say_notes(stats, n, console)
                 cache = assemble(subject, gathered_members(sink), stats, probe.layer_name, config, dev, ranks, fmt,
-                                 workers, timings)
+                                 workers, timings, layer_meta=probe.meta())
                 result = AnalysedRun(cache)
                 t0 = time.perf_counter()
                 m = result.metrics
@@ -187,6 +192,8 @@ def _save(cache: RunCache, out: Path, writer: FolderCacheWriter | None) -> None:
 def _say_notes(stats: StreamStats, n: int, console: Console) -> None:
     for note in stats.notes:
         say_warning(console, note)
+    if stats.precision_check:
+        say(console, describe_precision(stats.precision_check))
     if stats.nonfinite_images:
         say_warning(console, f"Warning: the model gave non-finite logits (NaN/inf) for {stats.nonfinite_images} of "
                              f"{n} images; their probabilities are not meaningful.")
@@ -201,8 +208,10 @@ def _device_text(dev: torch.device, ranks: Ranks) -> str:
 
 
 def assemble(subject: Subject, arrays: dict[str, np.ndarray], stats: StreamStats, layer: str, config: RunConfig,
-             dev: torch.device, ranks: Ranks, fmt: str, workers: int, timings: dict[str, float]) -> RunCache:
-    """The RunCache of the gathered per-image arrays, with the run's metadata."""
+             dev: torch.device, ranks: Ranks, fmt: str, workers: int, timings: dict[str, float],
+             layer_meta: dict[str, Any] | None = None) -> RunCache:
+    """The RunCache of the gathered per-image arrays, with the run's metadata (layer_meta: the Grad-CAM
+    layer's layout, grid and channels, engine.gradcam.probe.ModelProbe.meta)."""
     data = subject.data
     timings["forward_and_cam_s"] = round(stats.seconds, 3)
     data_meta: dict[str, Any] = {"source": data.source, "num_images": len(data),
@@ -218,9 +227,12 @@ def assemble(subject: Subject, arrays: dict[str, np.ndarray], stats: StreamStats
         "data": data_meta,
         "normalisation": {"mean": list(subject.mean), "std": list(subject.std)},
         "target_layer": layer,
+        "target_layer_map": layer_meta or {},
         "cam_method": config.cam,
         "cam_path": stats.cam_path,
         "device": _device_text(dev, ranks),
+        "precision": {"forward": config.precision, "tf32": config.tf32, "cam_sums": "fp32",
+                      "against_fp32": stats.precision_check},
         "batch_size": stats.batch_size,
         "torch_version": torch.__version__,
         "nonfinite_images": stats.nonfinite_images,
@@ -249,8 +261,9 @@ def print_summary(result: AnalysedRun, console: Console, cache_path: Path | None
         say(console, f"Errors within the true superclass: {m.errors_within_superclass * 100:.1f}%")
     pc = m.per_class.frame
     table = pc.assign(errors=pc.support - pc.correct)
+    table = table[table.errors > 0]  # a class without errors (or without images in a --limit run) is no news
     worst = table.sort_values(["errors", "class_id"], ascending=[False, True], kind="mergesort").head(10)
-    say(console, "Classes with most errors:")
+    say(console, "Classes with most errors:" if len(worst) else "No class has errors.")
     for row in worst.itertuples():
         wrong = f" (most often read as {row.top_wrong_prediction}: {row.top_wrong_count})" if row.top_wrong_count else ""
         say(console, f"  {visible(row.class_name):<20} {row.errors:>4} errors of {row.support}, "

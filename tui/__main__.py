@@ -14,6 +14,7 @@ from pathlib import Path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from engine import version_text
     from engine.store import DEFAULT_CACHE
 
     p = argparse.ArgumentParser(
@@ -31,6 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--out", type=Path, default=None, help="folder for PNGs written with `w` (default: the cache's folder)"
     )
+    p.add_argument("--version", action="version", version=version_text("gradcam-tui"))
     return p.parse_args(argv)
 
 
@@ -43,6 +45,14 @@ def refuse(why: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    try:
+        _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the cache loads (the app itself takes Ctrl-C as a key)
+        print("gradcam-tui: interrupted before the app started; nothing was changed.", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def _main(argv: list[str] | None) -> None:
     args = parse_args(argv)
     from engine.analysis.analysed_run import open_run
     from engine.analysis.compare import not_comparable
@@ -61,12 +71,27 @@ def main(argv: list[str] | None = None) -> None:
         if why:
             refuse(why)
     from tui.app import GradCamApp
+    from tui.supervise import supervised
 
     cache_path = Path(paths[-1])
-    GradCamApp(
+    app = GradCamApp(
         runs[-1], out_dir=args.out or cache_path.parent, cache_path=cache_path,
         old_run=old, old_path=paths[0] if old is not None else None,
-    ).run()
+    )
+    raise SystemExit(supervised(lambda: run_app(app)))
+
+
+def run_app(app) -> int:
+    """Run the app; then save the label verdicts it holds and say how it ended. The exit code."""
+    app.run()
+    try:
+        app.reviews.save()
+    except OSError as exc:  # WriteFailed: one sentence, the previous file intact
+        refuse(exc)
+    if app.terminated:
+        print("gradcam-tui: ended by SIGTERM; the terminal is restored.", file=sys.stderr)
+        return 143
+    return app.return_code or 0
 
 
 if __name__ == "__main__":

@@ -13,7 +13,10 @@ processes its next batch (engine.gradcam.shards) and reports ok or its error to 
 gathers the batch results (gather_object; a rank whose shard is done sends nothing) and writes them at their
 image offsets. So rank 0 holds at most one batch per rank, an error on any rank stops every rank at the
 next step, and a rank that dies outright is caught by torchrun, which stops the others; the process-group
-timeout (TIMEOUT) is the last resort.
+timeout (TIMEOUT) is the last resort. The same variables set without torchrun (a stale shell, a hand-made
+launch) join through engine.gradcam.rendezvous, which gives up in seconds and stays interruptible.
+torch.distributed's process-group machinery is imported only by a run that starts a group (several
+processes), not by a one-process run.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from datetime import timedelta
 from typing import Any
 
 import torch
-import torch.distributed as dist
+from rich.console import Console
 
+from engine.console import say
 from engine.errors import PeerFailed, UserError
 from engine.gradcam.device import resolve_device
+from engine.gradcam.rendezvous import join, launched_by_torchrun
 
 TIMEOUT = timedelta(minutes=30)
 
@@ -52,6 +57,7 @@ class Ranks:
     local_world_size: int = 1
     started: bool = False
     backend: str | None = None  # "nccl" or "gloo" once started
+    _store: Any = None  # the rendezvous store of a launch that is not torchrun's, kept while the group lives
 
     @classmethod
     def from_env(cls) -> "Ranks":
@@ -92,7 +98,15 @@ class Ranks:
             backend = "nccl"
         else:
             backend = "gloo"
-        dist.init_process_group(backend=backend, timeout=TIMEOUT, device_id=device if device.type == "cuda" else None)
+        import torch.distributed as dist
+
+        device_id = device if device.type == "cuda" else None
+        if launched_by_torchrun():
+            dist.init_process_group(backend=backend, timeout=TIMEOUT, device_id=device_id)
+        else:  # the variables without torchrun: a rendezvous that times out in seconds and hears signals
+            self._store = join(self.rank, self.world_size, lambda text: say(Console(stderr=True, soft_wrap=True), text))
+            dist.init_process_group(backend=backend, store=self._store, rank=self.rank, world_size=self.world_size,
+                                    timeout=TIMEOUT, device_id=device_id)
         self.started, self.backend = True, backend
 
     def step(self, item: Any, error: str | None = None) -> list[Any]:
@@ -103,6 +117,8 @@ class Ranks:
             if error:
                 raise UserError(error)
             return [] if item is None else [item]
+        import torch.distributed as dist
+
         statuses: list[Any] = [None] * self.world_size
         dist.all_gather_object(statuses, error)
         failed = [(r, s) for r, s in enumerate(statuses) if s]
@@ -116,6 +132,10 @@ class Ranks:
         return [g for g in gathered if g is not None] if gathered is not None else []
 
     def close(self) -> None:
-        if self.started and dist.is_initialized():
+        if not self.started:
+            return
+        import torch.distributed as dist
+
+        if dist.is_initialized():
             dist.destroy_process_group()
-        self.started = False
+        self.started, self._store = False, None

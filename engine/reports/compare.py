@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.analysis.compare import Comparison
+from engine.reports.tables import to_csv_text
 from engine.store.atomic import write_text
 
 
@@ -41,8 +42,8 @@ def write_comparison(cmp: Comparison, out_dir: Path, old_name: str, new_name: st
     """compare_per_class.csv, compare_images.csv and compare_summary.txt in out_dir, each atomically."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {
-        "compare_per_class.csv": cmp.per_class.frame.to_csv(index=False, float_format="%.6g"),
-        "compare_images.csv": cmp.images.frame.to_csv(index=False, float_format="%.6g"),
+        "compare_per_class.csv": to_csv_text(cmp.per_class.frame, float_format="%.6g"),
+        "compare_images.csv": to_csv_text(cmp.images.frame, float_format="%.6g"),
         "compare_summary.txt": summary_text(cmp, old_name, new_name),
     }
     paths = []

@@ -64,9 +64,10 @@ def is_report_name(name: str) -> bool:
 
 
 def inside(out_dir: Path, file_name: str) -> Path:
-    """out_dir / file_name, refusing anything that would land outside out_dir (defence in depth)."""
+    """out_dir / file_name, refusing a name that is not a plain file name (defence in depth). The name itself
+    is not resolved: a symbolic link the user left at a report file's name is replaced by the file, like any
+    earlier version of it (atomic writes rename over the link), and whatever it points to is never written."""
     out = Path(out_dir).resolve()
-    path = (out / file_name).resolve()
-    if path.parent != out:
+    if file_name in ("", ".", "..") or Path(file_name).name != file_name or "\\" in file_name:
         raise ValueError(f"refusing to write {file_name!r} outside {out}")
-    return path
+    return out / file_name

@@ -1,4 +1,5 @@
-"""per_class_accuracy.csv and most_confused_pairs.csv, straight from the run's metrics."""
+"""per_class_accuracy.csv and most_confused_pairs.csv, straight from the run's metrics; and to_csv_text, which
+every CSV the tool writes goes through."""
 
 from __future__ import annotations
 
@@ -51,8 +52,29 @@ def pairs_frame(run: AnalysedRun) -> pd.DataFrame:
     return df
 
 
-def to_csv_text(df: pd.DataFrame) -> str:
-    return df.to_csv(index=False, float_format="%.6f", lineterminator="\n")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula (`=HYPERLINK(...)`, `+cmd|...`, `@SUM(...)`, and the
+    tab and carriage return that hide one) gets a leading `'`, as OWASP recommends: shown as text, never
+    run. Numbers, and text that starts otherwise, are unchanged."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+def to_csv_text(df: pd.DataFrame, float_format: str = "%.6f") -> str:
+    """The one way a table becomes a CSV file: class names and other text from the data made
+    spreadsheet-safe (spreadsheet_safe), UTF-8 text with '\\n' line endings. A cell holding a carriage
+    return or newline is quoted (the csv module quotes only the line terminator's own characters), so a
+    name cannot split its row."""
+    safe = df.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column].dtype):
+            safe[column] = safe[column].map(spreadsheet_safe)
+    text = safe.to_csv(index=False, float_format=float_format, lineterminator="\r\n")
+    parts = text.split('"')  # the even parts lie outside quoted cells: there "\r\n" ends a row
+    parts[0::2] = [part.replace("\r\n", "\n") for part in parts[0::2]]
+    return '"'.join(parts)
 
 
 def write_per_class_csv(run: AnalysedRun, target: Path) -> Path:

@@ -54,12 +54,20 @@ def _open(spec: str, download: bool, preprocess: "Preprocess | None") -> ImageSe
         return NAMED_SOURCES[spec]()
     if not spec:
         raise UserError(f"--data is empty; {EXPECTED}.")
-    path = Path(spec).expanduser()
+    try:
+        path = Path(spec).expanduser()
+    except RuntimeError:  # `~nouser/...`
+        raise UserError(f"--data {spec}: {spec.split('/')[0]} is not a user on this machine, so it has no home "
+                        "folder to start from.") from None
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except OSError as exc:  # a name too long for the file system
+        raise UserError(f"--data {path} cannot be looked up: {(exc.strerror or type(exc).__name__).lower()}.") from None
     if download and not cifar_root(path):
         return open_cifar100(path, download=True)
-    if not path.exists():
+    if not exists:
         raise UserError(f"No data at {path}: {EXPECTED}.")
-    if not path.is_dir():
+    if not is_dir:
         raise UserError(f"{path} is a file; {EXPECTED}.")
     if is_arrays_folder(path):
         return open_arrays(path)

@@ -29,7 +29,8 @@ def open_cifar100(root: Path, download: bool) -> ImageSet:
     try:
         ds = CIFAR100(root=str(root), train=False, download=download)
     except RuntimeError as exc:
-        raise UserError(f"CIFAR-100 at {root} could not be read: {str(exc).replace('use download=True', 'pass --download')}") from None
+        why = str(exc).strip().rstrip(".").replace("use download=True", "pass --download")
+        raise UserError(f"CIFAR-100 at {root} could not be read: {why}.") from None
     except OSError as exc:
         raise UserError(f"CIFAR-100 at {root} could not be read or downloaded: {exc}.") from None
     images = np.asarray(ds.data, dtype=np.uint8)

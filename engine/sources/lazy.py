@@ -15,12 +15,14 @@ however many images there are. Numpy only: the resize/crop step is handed in as 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 import numpy as np
 
-from engine.errors import UserError
+from engine.errors import UserError, brief
+from engine.store.npy import read_header
 
 
 class Resizer(Protocol):
@@ -81,22 +83,19 @@ class NpyImages(LazyImages):
         self.path = Path(path)
         try:
             with open(self.path, "rb") as fh:
-                version = np.lib.format.read_magic(fh)
-                read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-                if version not in read_header:
-                    raise ValueError(f".npy format version {version} is not supported")
-                shape, fortran, dtype = read_header[version](fh)
-                self.offset = fh.tell()
-        except Exception as exc:  # noqa: BLE001 - numpy's header parser raises TokenError/SyntaxError for garbage
-            raise UserError(f"{self.path} is not a readable .npy file ({type(exc).__name__}: {exc}).") from None
-        if dtype != np.uint8 or len(shape) != 4 or shape[-1] != 3 or fortran:
+                header = read_header(fh, self.path.name)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{self.path} is not a readable .npy file ({exc}).") from None
+        shape, dtype = header.shape, header.dtype
+        if dtype != np.uint8 or len(shape) != 4 or shape[-1] != 3 or header.fortran_order:
             raise UserError(
-                f"{self.path} holds {dtype} {tuple(shape)}{' (Fortran order)' if fortran else ''}; "
+                f"{self.path} holds {dtype} {tuple(shape)}{' (Fortran order)' if header.fortran_order else ''}; "
                 "expected uint8 N x H x W x 3 (RGB), C order."
             )
-        self.shape = tuple(int(s) for s in shape)  # type: ignore[assignment]
+        self.shape = shape  # type: ignore[assignment]
+        self.offset = header.offset
         self.row_bytes = int(np.prod(self.shape[1:]))
-        expected = self.offset + self.row_bytes * self.shape[0]
+        expected = self.offset + header.nbytes
         if self.path.stat().st_size < expected:
             raise UserError(f"{self.path} is truncated: {self.path.stat().st_size} bytes, expected {expected}.")
         self._fd: int | None = None
@@ -122,6 +121,24 @@ class NpyImages(LazyImages):
         return np.frombuffer(buf, dtype=np.uint8).reshape(count, *self.shape[1:])
 
 
+@contextmanager
+def _decoding(file: str) -> Iterator[None]:
+    """An image file that PIL cannot or will not decode is one sentence naming it: PIL refuses a header that
+    claims more pixels than its decompression-bomb limit, and its decoders raise many kinds of errors for
+    damaged files (OSError, ValueError, SyntaxError, struct.error ...)."""
+    from PIL import Image
+
+    try:
+        yield
+    except Image.DecompressionBombError:
+        raise UserError(f"Image {file} is refused: its header claims more pixels than PIL decodes "
+                        f"({Image.MAX_IMAGE_PIXELS * 2:,}), the mark of a decompression bomb.") from None
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see above
+        raise UserError(f"Image {file} could not be read: {brief(exc)}.") from None
+
+
 class FolderImages(LazyImages):
     """Image files decoded with PIL as RGB, resized and center-cropped when a Resizer is given. Without one
     every image must have the first image's size (checked as each image is read)."""
@@ -135,11 +152,9 @@ class FolderImages(LazyImages):
         if resizer is not None:
             self.shape = (len(self.files), resizer.size, resizer.size, 3)
         else:
-            try:
+            with _decoding(self.files[0]):
                 with Image.open(self.files[0]) as im:
                     w, h = im.size
-            except OSError as exc:
-                raise UserError(f"Image {self.files[0]} could not be read: {exc}.") from None
             self.shape = (len(self.files), h, w, 3)
 
     def read(self, start: int, stop: int) -> np.ndarray:
@@ -147,11 +162,9 @@ class FolderImages(LazyImages):
 
         out = np.empty((max(0, stop - start), *self.shape[1:]), dtype=np.uint8)
         for k, file in enumerate(self.files[start:stop]):
-            try:
+            with _decoding(file):
                 with Image.open(file) as im:
                     rgb = im.convert("RGB")
-            except OSError as exc:
-                raise UserError(f"Image {file} could not be read: {exc}.") from None
             arr = self.resizer.pil(rgb) if self.resizer is not None else np.asarray(rgb, dtype=np.uint8)
             if arr.shape != out.shape[1:]:
                 raise UserError(

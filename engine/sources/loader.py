@@ -4,18 +4,26 @@ A worker reads (and decodes, resizes, crops) a whole batch, so `images[start:sto
 one contiguous read, and makes the smaller display copy the cache stores. At most workers x 2 batches are
 in flight, so memory does not grow with the number of images. A read error travels back as a message (not
 as an exception wrapped in a worker traceback) and becomes one clear sentence.
+
+Interrupts are the main process's to handle. SIGINT from a terminal, and SIGTERM or SIGHUP sent to the
+whole process group (`timeout`, `kill -- -PGID`, systemd, Slurm's `scancel`, a dropped SSH session), reach
+the workers too; they ignore them, and the main process unwinds, stops its workers and removes its
+temporary files. A worker killed by one of those signals all the same (one that arrived before it could
+ignore it) is the interrupt it was part of, not a data error.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import signal
 from typing import Any, Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from engine.errors import UserError
+from engine.errors import UserError, brief
 from engine.sources.lazy import read_batch
 from engine.sources.preprocess import to_display
 
@@ -36,8 +44,10 @@ class BatchDataset(Dataset):
         start, stop = self.ranges[b]
         try:
             x = read_batch(self.images, start, stop)
-        except (UserError, OSError, ValueError) as exc:
+        except UserError as exc:
             return {"error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - in a worker, anything else would come back as a traceback
+            return {"error": f"Images {start}..{stop - 1} could not be read: {type(exc).__name__}: {brief(exc)}."}
         display = to_display(x, self.display_size)
         return {
             "images": torch.from_numpy(x),
@@ -45,6 +55,22 @@ class BatchDataset(Dataset):
             "labels": torch.from_numpy(np.asarray(self.labels[start:stop], dtype=np.int64)),
             "start": start,
         }
+
+
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_KILLED = re.compile(r"DataLoader worker \(pid[^)]*\) is killed by signal: (?P<name>.+?)\.?\s*$")
+
+
+def ignore_interrupts(worker_id: int = 0) -> None:
+    """A worker's first act (DataLoader's worker_init_fn): leave SIGINT, SIGTERM and SIGHUP to the main process."""
+    for sig in INTERRUPTS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def killed_by_interrupt(exc: BaseException) -> bool:
+    """`exc` is torch's report of a worker killed by SIGINT, SIGTERM or SIGHUP."""
+    match = _KILLED.search(str(exc)) if isinstance(exc, RuntimeError) else None
+    return bool(match) and match.group("name") in {signal.strsignal(s) for s in INTERRUPTS}
 
 
 def auto_workers(images: Any, processes_per_machine: int = 1) -> int:
@@ -73,10 +99,31 @@ def iterate_batches(
         num_workers=workers,
         pin_memory=pin_memory,
         prefetch_factor=2 if workers else None,
+        worker_init_fn=ignore_interrupts if workers else None,
     )
-    for item in loader:
-        if "error" in item:
-            raise UserError(item["error"])
-        x = item["images"]
-        display = x.numpy() if item["display"] is None else item["display"].numpy()
-        yield int(item["start"]), x, display, item["labels"].numpy()
+    batches = iter(loader)
+    try:
+        for item in batches:
+            if "error" in item:
+                raise UserError(item["error"])
+            x = item["images"]
+            display = x.numpy() if item["display"] is None else item["display"].numpy()
+            yield int(item["start"]), x, display, item["labels"].numpy()
+    except RuntimeError as exc:
+        if killed_by_interrupt(exc):
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        _stop_workers(batches)
+
+
+def _stop_workers(batches: Any) -> None:
+    """Stop the workers now, while this generator still handles what that raises: left to the iterator's
+    __del__, a worker that died with the interrupt is reported there, as an "Exception ignored" traceback."""
+    stop = getattr(batches, "_shutdown_workers", None)
+    if stop is not None:
+        try:
+            stop()
+        except RuntimeError as exc:
+            if not killed_by_interrupt(exc):
+                raise

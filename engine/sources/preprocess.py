@@ -6,6 +6,9 @@ The resize/crop runs on uint8 pixels in the DataLoader's workers, with torchvisi
 its order (PIL images are resized as PIL images, arrays as uint8 tensors), so after the engine's /255 and
 mean/std step the model sees the very tensors `weights.transforms()` would give. The same uint8 crop,
 scaled down to at most `--display-size` pixels a side, is what the cache stores for the TUI and reports.
+
+torch and torchvision (~2 s to import) are imported where pixels are resized, so a run on images the model
+takes as they are (CIFAR) never loads torchvision.
 """
 
 from __future__ import annotations
@@ -14,9 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms import functional as F
 
 from engine.errors import UserError
 
@@ -29,7 +29,7 @@ class Preprocess:
 
     size: int
     resize: int
-    interpolation: InterpolationMode = InterpolationMode.BILINEAR
+    interpolation: str = "bilinear"  # the value of a torchvision InterpolationMode
     antialias: bool = True
     mean: tuple[float, float, float] | None = None  # from --weights; --image-size leaves --mean/--std in charge
     std: tuple[float, float, float] | None = None
@@ -37,19 +37,27 @@ class Preprocess:
 
     def pil(self, image: Any) -> np.ndarray:
         """A PIL RGB image -> uint8 (size, size, 3), as torchvision's transforms treat PIL input."""
-        image = F.resize(image, [self.resize], interpolation=self.interpolation, antialias=self.antialias)
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms import functional as F
+
+        mode = InterpolationMode(self.interpolation)
+        image = F.resize(image, [self.resize], interpolation=mode, antialias=self.antialias)
         return np.asarray(F.center_crop(image, [self.size]), dtype=np.uint8)
 
     def batch(self, images: np.ndarray) -> np.ndarray:
         """uint8 (B, H, W, 3) -> uint8 (B, size, size, 3), as torchvision's transforms treat uint8 tensors."""
+        import torch
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms import functional as F
+
         x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-        x = F.resize(x, [self.resize], interpolation=self.interpolation, antialias=self.antialias)
+        x = F.resize(x, [self.resize], interpolation=InterpolationMode(self.interpolation), antialias=self.antialias)
         x = F.center_crop(x, [self.size])
         return x.permute(0, 2, 3, 1).contiguous().numpy()
 
     def describe(self) -> dict[str, Any]:
         return {"origin": self.origin, "resize_shorter_side": self.resize, "center_crop": self.size,
-                "interpolation": self.interpolation.value, "antialias": self.antialias}
+                "interpolation": self.interpolation, "antialias": self.antialias}
 
 
 def from_image_size(size: int) -> Preprocess:
@@ -74,7 +82,7 @@ def from_weights(name: str) -> Preprocess:
     if not (isinstance(crop, list) and isinstance(resize, list) and len(crop) == 1 and len(resize) == 1):
         raise UserError(f"--weights {name}: its transforms are not an image-classification resize and crop.")
     return Preprocess(
-        size=int(crop[0]), resize=int(resize[0]), interpolation=t.interpolation, antialias=bool(t.antialias),
+        size=int(crop[0]), resize=int(resize[0]), interpolation=t.interpolation.value, antialias=bool(t.antialias),
         mean=tuple(float(m) for m in t.mean), std=tuple(float(s) for s in t.std), origin=f"--weights {name}",  # type: ignore[arg-type]
     )
 
@@ -93,6 +101,10 @@ def to_display(images: np.ndarray, max_side: int) -> np.ndarray | None:
     size = display_shape(h, w, max_side)
     if size == (h, w):
         return None
+    import torch
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as F
+
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
     x = F.resize(x, list(size), interpolation=InterpolationMode.BILINEAR, antialias=True)
     return x.permute(0, 2, 3, 1).contiguous().numpy()

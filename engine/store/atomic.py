@@ -60,5 +60,7 @@ def write_bytes(target: Path, data: bytes) -> Path:
 
 
 def write_text(target: Path, text: str) -> Path:
-    """UTF-8, '\\n' line endings on every platform."""
-    return write_bytes(target, text.encode("utf-8"))
+    """UTF-8, '\\n' line endings on every platform. A lone surrogate (a class folder whose name is not
+    valid UTF-8 reaches Python as one) is written as its escape, `\\udcff`, as the terminal shows it: it
+    has no UTF-8 form, and failing on it would leave the report set half written."""
+    return write_bytes(target, text.encode("utf-8", "backslashreplace"))

@@ -27,6 +27,7 @@ import numpy as np
 
 from engine.errors import CacheError, UserError, WriteFailed
 from engine.store.atomic import current_umask
+from engine.store.npy import file_header
 from engine.store.run_cache import RunCache
 from engine.store.schema import BY_NAME, HOW_TO_MAKE, PER_IMAGE, REQUIRED, SCHEMA_VERSION, header_members
 from engine.store.validate import check, check_version, validated
@@ -201,29 +202,11 @@ def swap_into_place(tmp: Path, target: Path) -> None:
         _remove(aside)
 
 
-def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype from a .npy header; ValueError for anything numpy's header parser chokes on
-    (a damaged header can raise tokenize.TokenError or SyntaxError from inside it)."""
-    try:
-        with open(path, "rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-            if version not in read_header:
-                raise ValueError(f".npy format version {version} is not supported")
-            shape, _, dtype = read_header[version](fh)
-    except OSError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the parser's errors for garbage are not all ValueErrors
-        raise ValueError(f"{path.name} has a damaged .npy header ({type(exc).__name__})") from None
-    return shape, dtype
-
-
 def open_member(path: Path) -> np.ndarray:
-    """A .npy member memory-mapped read-only (plain-loaded when empty or 0-d, which cannot be mapped)."""
-    shape, dtype = _npy_header(path)
-    if dtype.hasobject:
-        raise ValueError(f"{path.name} holds Python objects")
-    if len(shape) == 0 or int(np.prod(shape)) == 0:
+    """A .npy member memory-mapped read-only (plain-loaded when empty or 0-d, which cannot be mapped), its
+    header checked against the file first (engine.store.npy)."""
+    header = file_header(path)
+    if len(header.shape) == 0 or header.count == 0:
         return np.load(path, allow_pickle=False)
     return np.load(path, mmap_mode="r", allow_pickle=False)
 

@@ -114,6 +114,14 @@ def _describe(fd: int) -> None:
         pass
 
 
+def held_here(folder: Path) -> bool:
+    """This process holds the folder's lock already (an outer locked_folder)."""
+    try:
+        return Path(folder).resolve() in _HELD
+    except OSError:
+        return False
+
+
 @contextmanager
 def locked_folder(folder: Path) -> Iterator[None]:
     """Hold the output folder's lock (the folder must exist) for the body; FolderBusy if another process

@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.errors import CacheError
 from engine.store.atomic import atomic_path
+from engine.store.npy import read_header
 from engine.store.run_cache import RunCache
 from engine.store.schema import BY_NAME, HOW_TO_MAKE, REQUIRED, header_members, per_image_members
 from engine.store.validate import check, check_version, validated
@@ -40,36 +41,21 @@ LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, ..., file name length, ex
 def _member(path: Path, zf: zipfile.ZipFile, npz, name: str, info: zipfile.ZipInfo, per_image: bool):
     """The member's array, checked against the bytes it holds; memory-mapped when it is stored
     uncompressed and is per image."""
-    shape, fortran, dtype, header = _npy_header(zf, info)
-    count = 1
-    for side in shape:
-        count *= int(side)
-    declared, held = count * dtype.itemsize, info.file_size - header
+    with zf.open(info) as fh:
+        header = read_header(fh, f"member {name}")
+    declared, held = header.nbytes, info.file_size - header.offset
     if declared != held:
         raise CacheError(f"{path} is not a valid gradcam cache (member {name} claims {declared} bytes but holds "
                          f"{held}); {HOW_TO_MAKE}.")
-    if not (per_image and info.compress_type == zipfile.ZIP_STORED and not fortran and count):
+    if not (per_image and info.compress_type == zipfile.ZIP_STORED and not header.fortran_order and header.count):
         return npz[name]
     with open(path, "rb") as fh:
         fh.seek(info.header_offset)
         signature, name_len, extra_len = LOCAL_HEADER.unpack(fh.read(LOCAL_HEADER.size))
     if signature != b"PK\x03\x04":
         raise ValueError(f"member {name} has no local header")
-    offset = info.header_offset + LOCAL_HEADER.size + name_len + extra_len + header
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=tuple(shape))
-
-
-def _npy_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo):
-    """(shape, fortran order, dtype, header length) of a member's .npy header."""
-    with zf.open(info) as fh:
-        version = np.lib.format.read_magic(fh)
-        reader = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-        if reader is None:
-            raise ValueError(f"npy format {version}")
-        shape, fortran, dtype = reader(fh)
-        if dtype.hasobject:
-            raise ValueError("a member holds Python objects")
-        return shape, fortran, dtype, fh.tell()
+    offset = info.header_offset + LOCAL_HEADER.size + name_len + extra_len + header.offset
+    return np.memmap(path, dtype=header.dtype, mode="r", offset=offset, shape=header.shape)
 
 
 def load_npz(path: Path) -> RunCache:
@@ -78,7 +64,7 @@ def load_npz(path: Path) -> RunCache:
             infos = {i.filename[: -len(".npy")]: i for i in zf.infolist() if i.filename.endswith(".npy")}
             if "schema_version" not in infos:
                 raise CacheError(f"{path} is not a gradcam cache (no schema version); {HOW_TO_MAKE}.")
-            version = npz["schema_version"]
+            version = _member(path, zf, npz, "schema_version", infos["schema_version"], False)
             check_version(int(version) if version.ndim == 0 and version.dtype.kind == "i" else None, path)
             missing = [m for m in REQUIRED if m not in infos]
             check(not missing, path, f"missing {', '.join(missing)}")

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import CacheError
+from engine.store.names import unicode_name
 from engine.store.run_cache import RunCache
 from engine.store.schema import HOW_TO_MAKE, READABLE_VERSIONS, SCHEMA_VERSION
 
@@ -43,7 +44,7 @@ def _min_max(a: np.ndarray, rows: int = 1 << 18) -> tuple[int, int]:
 
 
 def _names(member: np.ndarray) -> list[str]:
-    return [str(s) for s in member.tolist()] if member.ndim == 1 else []
+    return [unicode_name(str(s)) for s in member.tolist()] if member.ndim == 1 else []
 
 
 def validated(d: dict[str, np.ndarray], path: Path) -> RunCache:
@@ -59,17 +60,19 @@ def validated(d: dict[str, np.ndarray], path: Path) -> RunCache:
     images, labels, probs = d["images"], d["labels"], d["probs"]
     topk, cam_true, cam_topk = d["topk_classes"], d["cam_true"], d["cam_topk"]
     check(images.dtype == np.uint8 and images.ndim == 4 and images.shape[-1] == 3, path, "images")
+    check(0 not in images.shape[1:3], path, "images of no pixels")
     n = images.shape[0]
+    check(n > 0, path, "no images")
     check(labels.shape == (n,) and labels.dtype.kind == "i", path, "labels")
     check(probs.shape == (n, c) and probs.dtype.kind == "f", path, "probabilities")
     check(topk.ndim == 2 and topk.shape[0] == n and 1 <= topk.shape[1] <= c and topk.dtype.kind == "i", path, "top-k")
     check(cam_true.ndim == 3 and cam_true.shape[0] == n and cam_true.dtype.kind == "f", path, "true-class CAMs")
+    check(0 not in cam_true.shape[1:], path, "CAMs of no cells")
     check(cam_topk.shape == (n, topk.shape[1], *cam_true.shape[1:]), path, "top-k CAMs")
-    if n:
-        lo, hi = _min_max(labels)
-        check(lo >= 0 and hi < c, path, "labels out of range")
-        lo, hi = _min_max(topk)
-        check(lo >= 0 and hi < c, path, "top-k classes out of range")
+    lo, hi = _min_max(labels)
+    check(lo >= 0 and hi < c, path, "labels out of range")
+    lo, hi = _min_max(topk)
+    check(lo >= 0 and hi < c, path, "top-k classes out of range")
     sc_names = _names(d["superclass_names"])
     c2s = d["class_to_superclass"]
     check(c2s.shape == (c,) and c2s.dtype.kind == "i", path, "superclass table")

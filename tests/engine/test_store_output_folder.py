@@ -47,9 +47,9 @@ def test_a_refused_write_is_one_sentence_naming_the_file(tmp_path, monkeypatch):
 
 def test_too_little_free_space_for_the_estimate(tmp_path, monkeypatch):
     needed = estimate_run_bytes(10_000, 32, 32, 100)
-    assert 80e6 < needed < 100e6  # CIFAR-100: 55 MB cache + 31 MB reports measured
+    assert 80e6 < needed.total < 90e6  # CIFAR-100 (ResNet-20): 54.6 MB cache + 30.4 MB reports measured
     free = shutil.disk_usage(tmp_path).free
-    check_output_folder(tmp_path, needed_bytes=min(needed, free // 2))  # room: no complaint
+    check_output_folder(tmp_path, needed_bytes=min(needed.total, free // 2))  # room: no complaint
     usage = shutil.disk_usage(tmp_path)
     monkeypatch.setattr(output_folder_mod.shutil, "disk_usage", lambda p: usage._replace(free=50 * 1024 * 1024))
     with pytest.raises(UserError, match=r"has 50.0 MiB free but this run writes about 8\d\.\d MiB; free some space"):

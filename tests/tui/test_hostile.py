@@ -15,7 +15,7 @@ import pytest
 from engine.analysis.analysed_run import AnalysedRun
 from engine.figures.panels import NO_IMAGE
 from tests.synthetic import synthetic_cache
-from tests.tui.helpers import VIEW_KEYS, better_cache, screen_text, settle, shown_panels, text_of, tour
+from tests.tui.helpers import VIEW_KEYS, better_cache, screen_text, settle, shown_panels, table_rows, text_of, tour
 from tui.app import GradCamApp
 from tui.halfblock import UPPER_HALF
 from tui.views.class_view import ClassView
@@ -193,17 +193,19 @@ def test_images_missing_for_some_entries_show_a_message_in_place(tmp_path, kind)
                 await pilot.press("j")
             await pilot.press("6")
             await settle(app, pilot)
-            for _ in range(len(app.query_one(SuspectsView).suspects)):
-                await pilot.press("enter")
+            for _ in range(app.query_one(SuspectsView).table.count):
                 await settle(app, pilot)
                 i = app.query_one(SuspectsView).image
                 assert (shown_panels(app)[0][2].panel.rgb is None) is missing(i)
                 await pilot.press("down")
             await pilot.press("3")
             app.query_one(ClassView).go_to(7)  # no pictures ("short"), odd images unreadable ("unreadable")
-            await pilot.press("w")  # the PNG draws the missing pictures hatched; the app keeps running
             await settle(app, pilot)
-            assert app.is_running and len(app.written) == 1 and app.written[0].name.startswith("class_007_")
+            await pilot.press("w", "W")  # the PNGs draw the missing pictures hatched; the app keeps running
+            await settle(app, pilot)
+            names = sorted(p.name for p in app.written)  # the class's page, and the example on screen
+            assert app.is_running and len(names) == 2
+            assert names[0].startswith("tui_class_007_") and names[1].startswith("tui_image_")
 
     run(go())
 
@@ -256,8 +258,7 @@ def test_class_names_that_look_like_markup_are_shown_as_text(tmp_path, key):
                 captions = " ".join(s for _, s, _ in shown_panels(app))
                 assert "[/]" in captions or "true: [/]" in captions
             if key == "4":
-                table = app.query_one("#pairs-table")
-                shown = " ".join(str(c) for r in range(table.row_count) for c in table.get_row_at(r))
+                shown = " ".join(" ".join(r) for r in table_rows(app.query_one("#pairs-table")))
                 assert "[/]" in shown or "[bold red]x[/bold red]" in shown
 
     run(go())
@@ -275,11 +276,11 @@ def test_the_tui_shows_hostile_names_and_metadata_escaped(tmp_path):
         app = GradCamApp(AnalysedRun(cache), old_run=AnalysedRun(better_cache(cache)), out_dir=tmp_path,
                          cache_path=tmp_path / "x\x1b[2J.npz")
         async with app.run_test(size=(140, 45)) as pilot:
-            for key in "1234567":
+            for key in "123456789":
                 await pilot.press(key)
                 await settle(app, pilot)
                 if key == "6":
-                    await pilot.press("enter")
+                    await pilot.press("down")
                     await settle(app, pilot)
                 screens.append(app.export_screenshot())
             await pilot.press("3", "w")
@@ -333,3 +334,74 @@ def test_a_class_with_no_test_images(tmp_path):
             await tour(app, pilot, "1246")
 
     run(go())
+
+
+# --- the command around the app: interrupts, crashes it cannot catch, crafted caches ---------------------
+
+SUPERVISED_CHILD = """
+import os, signal, sys
+from tui.supervise import supervised
+sig = int(sys.argv[1])
+def app():
+    os.write(1, b"\\x1b[?1049h\\x1b[?1003h")  # what the app's driver turns on
+    os.kill(os.getpid(), sig)
+    return 0
+raise SystemExit(supervised(app))
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGBUS", "SIGTERM"])
+def test_an_app_killed_by_a_signal_leaves_the_terminal_restored(sig):
+    """A member truncated under the memory map is a SIGBUS no Python code can catch; SIGTERM kills a child
+    that is stuck. The watching parent puts the terminal back and says why in one sentence."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.tui.helpers import ROOT
+
+    number = int(getattr(__import__("signal"), sig))
+    master, slave = os.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", SUPERVISED_CHILD, str(number)], stdin=slave, stdout=slave,
+                            stderr=subprocess.PIPE, cwd=ROOT)
+    os.close(slave)
+    _, err = proc.communicate(timeout=60)
+    shown = b""
+    try:
+        while chunk := os.read(master, 4096):
+            shown += chunk
+    except OSError:  # the pty is closed once the child is gone
+        pass
+    os.close(master)
+    assert proc.returncode == 128 + number, err
+    assert b"\x1b[?1003l" in shown and shown.rindex(b"\x1b[?1049l") > shown.index(b"\x1b[?1049h")
+    text = err.decode()
+    assert "Traceback" not in text and text.strip().startswith("gradcam-tui: ") and len(text.strip().splitlines()) == 1
+    assert ("truncated" if sig == "SIGBUS" else sig) in text and "the terminal is restored" in text
+
+
+def test_ctrl_c_while_the_cache_loads_is_a_calm_exit_130(small_cache_file, monkeypatch, capsys):
+    import engine.analysis.analysed_run as analysed_run
+    import tui.__main__ as tui_main
+
+    def interrupted(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(analysed_run, "open_run", interrupted)
+    with pytest.raises(SystemExit) as exit_:
+        tui_main.main([str(small_cache_file)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 130 and err == "gradcam-tui: interrupted before the app started; nothing was changed.\n"
+
+
+@pytest.mark.parametrize("kind", ["8 TB member", "meta_json 200,000 deep", "0 images", "CAMs (N, 0, 0)", "name too long"])
+def test_crafted_caches_and_impossible_paths_are_one_sentence(small_cache_file, tmp_path, capsys, kind):
+    import tui.__main__ as tui_main
+    from tests.cli.test_hostile_inputs import CRAFTED, _crafted
+
+    path = tmp_path / ("x" * 300) if kind == "name too long" else _crafted(small_cache_file, kind, tmp_path / "bad.npz")
+    with pytest.raises(SystemExit) as exit_:
+        tui_main.main([str(path)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert (CRAFTED.get(kind) or "No cache at") in err
