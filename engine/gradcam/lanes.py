@@ -52,11 +52,31 @@ def make_lanes(model: nn.Module, layer_name: str, count: int) -> list[Lane]:
     return [Lane(m, dict(m.named_modules())[layer_name]) for m in models]
 
 
+def _capture(captured: dict, graph_from_here: bool, copy: bool) -> Callable:
+    """A forward hook keeping the layer's output. With graph_from_here, the pass runs without autograd up
+    to the layer and records the graph from it on: the output becomes a leaf that requires grad (a copy of
+    one when the model changes it in place, which a leaf does not allow) and grad mode is switched on for
+    the rest of this thread's forward pass (the caller's no_grad block restores it)."""
+
+    def hook(module: nn.Module, inputs: Any, output: Any) -> Any:
+        if graph_from_here and torch.is_tensor(output):
+            torch.set_grad_enabled(True)
+            output = output.detach().requires_grad_(True)
+            if copy:
+                output = output.clone()
+            captured["act"] = output
+            return output
+        captured["act"] = output
+        return None
+
+    return hook
+
+
 @contextmanager
-def hooked(lanes: list[Lane]) -> Iterator[None]:
-    """Capture the layer's output of each lane's forward pass into that lane's own dict."""
+def hooked(lanes: list[Lane], graph_from_here: bool = False, copy: bool = False) -> Iterator[None]:
+    """Capture the layer's output of each lane's forward pass into that lane's own dict (see _capture)."""
     for lane in lanes:
-        lane.hook = lane.layer.register_forward_hook(lambda m, i, o, d=lane.captured: d.__setitem__("act", o))
+        lane.hook = lane.layer.register_forward_hook(_capture(lane.captured, graph_from_here, copy))
     try:
         yield
     finally:

@@ -4,11 +4,24 @@ Grad-CAM (Selvaraju et al. 2017): alpha_k = spatial mean of d y_c / d A_k, map =
 Grad-CAM++, HiResCAM and LayerCAM as pytorch-grad-cam computes them. Each returns the map before
 normalisation, (B, h, w), ReLU'd. `grads` may be a full (B, k, h, w) tensor (autograd path) or (B, k, 1, 1)
 when the gradient is constant over space (a linear head after global-average-pooling).
+
+On the autograd path every target of a batch (the true class and the top-k) comes from one batched
+vector-Jacobian product: `torch.autograd.grad(logits, A, grad_outputs=one_hots, is_grads_batched=True)`
+with one one-hot row per image and target rank, vmapped over the ranks. That is exact for any model (each
+rank is its own backward pass in the maths, only batched in the arithmetic). Where a layer of the model has
+no vmap rule, the ranks run one backward each over the retained graph instead.
 """
 
 from __future__ import annotations
 
+import warnings
+from typing import Callable
+
 import torch
+
+# vmap runs an operator without a batching rule in a loop and says so once per operator: correct, and
+# nothing the user can act on
+warnings.filterwarnings("ignore", message=r".*There is a performance drop because we have not yet implemented the batching rule.*")
 
 EPS_PP = 1e-6  # pytorch-grad-cam's Grad-CAM++ epsilon
 
@@ -47,11 +60,30 @@ def cams_from_head(act: torch.Tensor, weight: torch.Tensor, classes: torch.Tenso
     return torch.stack([cam(method, act, grads[:, t, :, None, None]) for t in range(classes.shape[1])], dim=1)
 
 
-def cams_by_autograd(act: torch.Tensor, logits: torch.Tensor, classes: torch.Tensor, method: str = "gradcam") -> torch.Tensor:
-    """CAMs with per-sample targets: one autograd.grad per target column."""
-    maps = []
-    for t in range(classes.shape[1]):
-        score = logits.gather(1, classes[:, t : t + 1]).sum()
-        (grad,) = torch.autograd.grad(score, act, retain_graph=t < classes.shape[1] - 1)
-        maps.append(cam(method, act.detach(), grad))
-    return torch.stack(maps, dim=1)
+def target_gradients(logits: torch.Tensor, act: torch.Tensor, classes: torch.Tensor, batched: bool = True
+                     ) -> tuple[torch.Tensor, bool]:
+    """d logits[b, classes[b, t]] / d act for every image b and target rank t: (T, *act.shape), and whether
+    the batched product was used (False: it is not available for this model, one backward per rank)."""
+    ranks = classes.shape[1]
+    one_hots = torch.zeros((ranks, *logits.shape), dtype=logits.dtype, device=logits.device)
+    one_hots.scatter_(2, classes.T.unsqueeze(-1), 1.0)
+    if batched:
+        try:
+            (grads,) = torch.autograd.grad(logits, act, grad_outputs=one_hots, is_grads_batched=True, retain_graph=True)
+            return grads, True
+        except (RuntimeError, NotImplementedError):
+            pass  # an operator without a vmap rule: fall back to one backward per rank
+    grads = [torch.autograd.grad(logits, act, grad_outputs=one_hots[t], retain_graph=t < ranks - 1)[0]
+             for t in range(ranks)]
+    return torch.stack(grads), False
+
+
+def cams_by_autograd(act: torch.Tensor, logits: torch.Tensor, classes: torch.Tensor, method: str = "gradcam",
+                     to_grid: Callable[[torch.Tensor], torch.Tensor] = lambda t: t, batched: bool = True
+                     ) -> tuple[torch.Tensor, bool]:
+    """CAMs (B, T, h, w) for per-sample targets `classes` (B, T), from the layer's output `act` in its own
+    layout (`to_grid` makes it (B, k, h, w)), and whether the batched product was used."""
+    grads, used = target_gradients(logits, act, classes, batched)
+    grid = to_grid(act.detach())
+    maps = [cam(method, grid, to_grid(grads[t])) for t in range(classes.shape[1])]
+    return torch.stack(maps, dim=1), used

@@ -9,9 +9,9 @@ folder's .npy files (large runs, engine.store.folder). One process is the specia
 from __future__ import annotations
 
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from engine.gradcam.distributed import Ranks
 from engine.gradcam.one_pass import OnePass
 from engine.gradcam.shards import shard_batches
 from engine.sources.imageset import ImageSet
-from engine.sources.loader import iterate_batches
+from engine.sources.loader import iterate_batches, killed_by_interrupt
 from engine.sources.preprocess import display_shape
 
 
@@ -52,6 +52,7 @@ class StreamStats:
     nonfinite_images: int
     seconds: float
     notes: list[str] = field(default_factory=list)
+    precision_check: dict[str, Any] | None = None  # a reduced precision against fp32 (engine.gradcam.precision)
 
 
 def stream_pass(
@@ -69,16 +70,18 @@ def stream_pass(
     started = time.perf_counter()
     shards = shard_batches(len(data), one.batch_size, ranks.world_size)
     mine, steps = shards[ranks.rank], max(len(s) for s in shards)
-    nonfinite, notes = 0, []
+    nonfinite, notes, measured = 0, [], None
     batches = iterate_batches(data.images, data.labels, mine, display_size=display_size, workers=workers,
                               pin_memory=one.device.type == "cuda")
-    with closing(batches):
+    with _worker_deaths(), closing(batches):
         for step in range(steps):
             item, error = None, None
             if step < len(mine):
                 try:
                     start, x, display, labels = next(batches)
                     out = one(x, labels)
+                    if step == 0 and ranks.is_main:  # a reduced precision against fp32, on this first batch
+                        measured = one.agreement(x, labels, out, len(data))
                     out.images = display
                     item = (start, out, list(one.notes))
                 except Exception as exc:  # noqa: BLE001 - under torchrun every rank must hear of it
@@ -98,7 +101,23 @@ def stream_pass(
         shown = display_shape(int(data.images.shape[1]), int(data.images.shape[2]), display_size)
         if data.masks is not None and tuple(data.masks.shape[1:3]) == shown:
             sink.write_rows("masks", 0, np.asarray(data.masks, dtype=bool))
-    return StreamStats(one.cam_path, one.batch_size, nonfinite, time.perf_counter() - started, notes)
+    return StreamStats(one.cam_path, one.batch_size, nonfinite, time.perf_counter() - started, notes, measured)
+
+
+@contextmanager
+def _worker_deaths() -> Iterator[None]:
+    """torch reports a DataLoader worker's death from a SIGCHLD handler, so it can surface anywhere in the
+    pass (inside the model's forward too): one killed by SIGINT, SIGTERM or SIGHUP is the interrupt it was
+    part of (engine.sources.loader), one killed otherwise (the out-of-memory killer's SIGKILL) one sentence."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if killed_by_interrupt(exc):
+            raise KeyboardInterrupt from None
+        if "DataLoader worker" in str(exc):
+            raise UserError(f"A data-loading worker died ({brief(exc)}); if the machine ran out of memory, run "
+                            "again with fewer --workers or a smaller --batch-size.") from None
+        raise
 
 
 def gathered_members(sink: Any) -> dict[str, np.ndarray]:

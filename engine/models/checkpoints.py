@@ -69,8 +69,30 @@ def _is_tensor_dict(d: dict) -> bool:
     return bool(d) and all(isinstance(k, str) for k in d) and all(torch.is_tensor(v) for v in d.values())
 
 
+def unusable_tensor(sd: dict[str, torch.Tensor], what: str) -> str | None:
+    """One sentence on the first tensor that a plain model cannot take: sparse, on the meta device (a shape
+    without values) or quantized; None when every tensor is an ordinary dense one."""
+    for key, value in sd.items():
+        if value.layout != torch.strided:
+            layout = str(value.layout).replace("torch.", "")
+            return (f"The checkpoint's tensor {key!r} is {layout} (sparse), which {what} cannot load; save its "
+                    "weights dense ({k: v.to_dense() for k, v in state_dict.items()}).")
+        if value.is_meta:
+            return (f"The checkpoint's tensor {key!r} is on the meta device: it has a shape but no values (it was "
+                    "saved from a model that was never given weights); save the trained model's state_dict.")
+        if value.is_quantized:
+            dtype = str(value.dtype).replace("torch.", "")
+            return (f"The checkpoint's tensor {key!r} is quantized ({dtype}), but {what} is a float model; save the "
+                    "float model's state_dict, or dequantize the tensors (tensor.dequantize()).")
+    return None
+
+
 def apply_state_dict(model: nn.Module, sd: dict[str, torch.Tensor], what: str, num_classes: int) -> None:
-    """Strict load with a one-sentence explanation of missing/unexpected keys or a class-count mismatch."""
+    """Strict load with a one-sentence explanation of missing/unexpected keys, a class-count mismatch, or a
+    tensor of a kind a plain model cannot hold."""
+    problem = unusable_tensor(sd, what)
+    if problem:
+        raise UserError(problem)
     own = model.state_dict()
     missing = [k for k in own if k not in sd]
     unexpected = [k for k in sd if k not in own]
@@ -87,7 +109,10 @@ def apply_state_dict(model: nn.Module, sd: dict[str, torch.Tensor], what: str, n
     bad = [f"{k} {tuple(sd[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if sd[k].shape != v.shape]
     if bad:
         raise UserError(f"The checkpoint does not fit {what}: shape mismatch at {_few(bad)}.")
-    model.load_state_dict(sd, strict=True)
+    try:
+        model.load_state_dict(sd, strict=True)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise UserError(f"The checkpoint could not be loaded into {what}: {brief(exc, 240).rstrip('.:')}.") from None
 
 
 def _head_rows(sd: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> int | None:

@@ -25,6 +25,9 @@ def user_factory(spec: str) -> tuple[Callable[..., nn.Module], str]:
     module = importlib.util.module_from_spec(mod_spec)
     try:
         mod_spec.loader.exec_module(module)
+    except SystemExit as exc:
+        raise UserError(f"--model file {path} called sys.exit({_code(exc)}) while being imported; it should define "
+                        "the factory and return.") from None
     except Exception as exc:  # the user's code: report, don't crash
         raise UserError(f"--model file {path} failed to import: {type(exc).__name__}: {brief(exc)}.") from None
     factory = getattr(module, fn, None)
@@ -37,8 +40,14 @@ def call_factory(factory: Callable[..., nn.Module], num_classes: int, label: str
     try:
         params = inspect.signature(factory).parameters
         model = factory(num_classes=num_classes) if "num_classes" in params else factory()
+    except SystemExit as exc:
+        raise UserError(f"--model {label} called sys.exit({_code(exc)}) instead of returning a torch.nn.Module.") from None
     except Exception as exc:
         raise UserError(f"--model {label} failed: {type(exc).__name__}: {brief(exc)}.") from None
     if not isinstance(model, nn.Module):
         raise UserError(f"--model {label} returned {type(model).__name__}, not a torch.nn.Module.")
     return model
+
+
+def _code(exc: SystemExit) -> str:
+    return repr(exc.code) if exc.code is not None else ""

@@ -113,7 +113,7 @@ def test_nonfinite_logits_are_counted(small, analyse_model):
 def test_device_errors_are_user_errors():
     with pytest.raises(UserError, match="not a device name"):
         resolve_device("gpu0")
-    with pytest.raises(UserError, match="is not supported; use cpu or cuda"):
+    with pytest.raises(UserError, match="is not supported; use cpu, cuda"):
         resolve_device("meta")
     assert resolve_device("cpu") == torch.device("cpu")
     if not torch.cuda.is_available():
@@ -156,3 +156,39 @@ def test_lane_rows_cover_every_row_once():
             assert rows == list(range(n)), (n, lanes)
     assert len(split_rows(15, 2)) == 1  # fewer than 8 rows a lane: one lane
     assert len(split_rows(16, 2)) == 2
+
+
+class NoVmapRule(torch.autograd.Function):
+    """An identity whose backward cannot be vmapped (it reads a value out of the gradient)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * (1.0 if g.sum().item() == g.sum().item() else 1.0)
+
+
+def test_one_batched_backward_gives_every_target_as_one_backward_each():
+    from engine.gradcam.methods import cams_by_autograd, target_gradients
+
+    torch.manual_seed(0)
+    act = torch.randn(3, 8, 4, 4, requires_grad=True)
+    head = nn.Linear(8 * 16, 6)
+    logits = head(torch.tanh(act).flatten(1))
+    classes = torch.tensor([[0, 5, 1], [2, 2, 3], [4, 0, 1]])
+    batched, used = target_gradients(logits, act, classes)
+    assert used and batched.shape == (3, 3, 8, 4, 4)
+    for t in range(3):  # each rank's gradient is d logits[b, classes[b, t]] / d act
+        score = logits.gather(1, classes[:, t : t + 1]).sum()
+        (expected,) = torch.autograd.grad(score, act, retain_graph=True)
+        torch.testing.assert_close(batched[t], expected)
+    one_each, single = target_gradients(logits, act, classes, batched=False)  # frees the graph
+    assert not single
+    torch.testing.assert_close(batched, one_each)
+    opaque = head(NoVmapRule.apply(torch.tanh(act)).flatten(1))
+    cams, used = cams_by_autograd(act, opaque, classes)
+    assert not used and cams.shape == (3, 3, 4, 4)  # fell back to one backward per rank, same maps
+    plain = head(torch.tanh(act).flatten(1))
+    torch.testing.assert_close(cams, cams_by_autograd(act, plain, classes)[0])

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from engine.errors import UserError
+from engine.gradcam.probe import probe_model
 from engine.models import ARCHITECTURES, load_model
 from engine.models.batchnorm import fold_batchnorm
 
@@ -73,7 +74,8 @@ def test_full_pickled_model_loads_only_with_trust(tmp_path, r20_state):
     with pytest.raises(UserError, match="--trust-checkpoint"):
         load_model(path, 10)
     loaded = load_model(path, 10, trust_checkpoint=True)
-    assert isinstance(loaded.model, nn.Module) and loaded.default_layer == "layer3"
+    assert isinstance(loaded.model, nn.Module) and loaded.default_layer is None  # the probe chooses
+    assert probe_model(loaded.model, torch.randn(2, 3, 32, 32), 10).layer_name == "layer3"
 
 
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", None], ids=["empty", "garbage", "truncated"])
@@ -136,3 +138,38 @@ def test_batchnorm_folding_keeps_the_logits(arch):
         after = model(x)
     assert n > 0 and not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("arch", ["squeezenet1_1", "tv_squeezenet1_1"])
+def test_arch_takes_any_torchvision_builder_by_name(tmp_path, arch):
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.squeezenet1_1(weights=None, num_classes=7).eval()
+    path = tmp_path / "squeezenet.pth"
+    torch.save(model.state_dict(), path)
+    loaded = load_model(path, 7, arch=arch)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), model(x))
+    assert loaded.default_layer is None and loaded.meta["arch_source"] == "torchvision squeezenet1_1"
+
+
+def test_an_unknown_arch_suggests_the_builder_meant(tmp_path):
+    path = tmp_path / "x.pth"
+    torch.save({"w": torch.zeros(1)}, path)
+    with pytest.raises(UserError, match=r"Unknown --arch 'convnext_tiy'; did you mean convnext_tiny"):
+        load_model(path, 10, arch="convnext_tiy")
+
+
+def test_googlenet_checkpoint_without_its_auxiliary_heads_loads(tmp_path):
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.googlenet(weights=None, num_classes=5, aux_logits=False, init_weights=True).eval()
+    path = tmp_path / "googlenet.pth"
+    torch.save(model.state_dict(), path)
+    loaded = load_model(path, 5, arch="googlenet")
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), model(x))
