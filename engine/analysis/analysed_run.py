@@ -22,7 +22,11 @@ from engine.store import RunCache, load_cache, resolve_cache_path
 
 if TYPE_CHECKING:  # imported where first used: the first screen needs the metrics alone
     from engine.analysis.attention import Attention
+    from engine.analysis.attention_ranking import AttentionRanking
     from engine.analysis.calibration import Calibration
+    from engine.analysis.map_agreement import MapAgreement
+    from engine.analysis.sanity import RandomLogitCheck
+    from engine.analysis.suspect_precision import SuspectPrecision
 
 
 def logits_of(cache: RunCache) -> np.ndarray:
@@ -69,11 +73,37 @@ class AnalysedRun:
         return measure(c.cam_topk[:, 0], c.cam_true, self.correct, c.image_size, c.masks)
 
     @cached_property
+    def attention_ranking(self) -> "AttentionRanking":
+        """The one ranking of classes by background focus (engine.analysis.attention_ranking)."""
+        from engine.analysis.attention_ranking import rank
+
+        c = self.cache
+        return rank(self.attention, c.labels, c.preds, c.num_classes)
+
+    @cached_property
     def attention_per_class(self) -> Table:
+        """Per-class attention figures with the ranking's interval, baseline and rank (0 = not ranked)."""
         from engine.analysis.attention import per_class
 
         c = self.cache
-        return per_class(self.attention, c.labels, c.preds, c.class_names)
+        table = per_class(self.attention, c.labels, c.preds, c.class_names)
+        return Table({**table.columns, **self.attention_ranking.columns()}) if len(table) else table
+
+    @cached_property
+    def map_agreement(self) -> "MapAgreement":
+        """True- vs predicted-class maps of errors against correct predictions' top-1 vs top-2 maps."""
+        from engine.analysis.map_agreement import measure
+
+        c = self.cache
+        return measure(c.cam_true, c.cam_topk, self.correct, c.image_size)
+
+    @cached_property
+    def sanity(self) -> "RandomLogitCheck":
+        """The random-logit sanity check from the stored maps."""
+        from engine.analysis.sanity import random_logit
+
+        c = self.cache
+        return random_logit(c.cam_topk, c.cam_true, self.correct)
 
     @cached_property
     def attention_per_pair(self) -> Table:
@@ -88,6 +118,14 @@ class AnalysedRun:
 
         c = self.cache
         return label_suspects(c.probs.astype(np.float64), c.labels, c.class_names)
+
+    @cached_property
+    def suspect_precision(self) -> "SuspectPrecision":
+        """How many label suspects clean labels would produce, and the precision that leaves."""
+        from engine.analysis.suspect_precision import estimate_precision
+
+        c = self.cache
+        return estimate_precision(c.probs.astype(np.float64), logits_of(c), c.labels, c.class_names)
 
     @cached_property
     def coarse_confusion(self) -> np.ndarray | None:
@@ -105,8 +143,9 @@ class AnalysedRun:
 
     def compute_all(self) -> "AnalysedRun":
         """Every analysis now (before forking report workers, which then share them)."""
-        for name in ("metrics", "selections", "calibration", "attention", "attention_per_class",
-                     "attention_per_pair", "suspects", "coarse_confusion", "findings"):
+        for name in ("metrics", "selections", "calibration", "attention", "attention_ranking", "attention_per_class",
+                     "attention_per_pair", "map_agreement", "sanity", "suspects", "suspect_precision",
+                     "coarse_confusion", "findings"):
             getattr(self, name)
         return self
 

@@ -23,25 +23,22 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.console import say, visible
-from engine.figures.numbers import pct
+from engine.figures.numbers import pct, pct_interval
 from engine.sources import register_named_source
 
 if TYPE_CHECKING:
     from engine.analysis.analysed_run import AnalysedRun
+    from engine.analysis.attention_ranking import AttentionRanking
     from engine.config import RunConfig
-    from engine.demo.truth import BackgroundFocus, DemoFindings
+    from engine.demo.truth import DemoFindings
     from engine.run import Subject
     from engine.sources.imageset import ImageSet
 
-MIN_ERRORS_FOR_RANKING = 5  # classes with fewer errors are listed but not ranked by background focus
-
-
-def ranked_by_background_focus(bg: "BackgroundFocus") -> list[int]:
-    """Classes by descending background-focus share of their errors; classes in fewer than
-    MIN_ERRORS_FOR_RANKING errors come last (a share of 1 of 1 says little)."""
-    share = np.nan_to_num(bg.share, nan=-1.0)
-    rankable = bg.errors >= MIN_ERRORS_FOR_RANKING
-    return sorted(range(len(share)), key=lambda c: (not rankable[c], -share[c], c))
+def attention_order(ranking: "AttentionRanking") -> list[int]:
+    """The engine's ranked classes first (engine.analysis.attention_ranking), then the others by their share."""
+    rest = sorted((c for c in range(len(ranking.share)) if c not in ranking.order),
+                  key=lambda c: (-np.nan_to_num(ranking.share[c].value, nan=-1.0), c))
+    return [*ranking.order, *rest]
 
 
 def demo_model_meta() -> dict[str, Any]:
@@ -178,6 +175,7 @@ def print_findings(
 ) -> None:
     """The planted patterns next to what was measured. With the test images' backgrounds (and labels and
     predictions) it also shows the shortcut itself: the spurious class's accuracy on and off its background."""
+    from engine.analysis.attention_ranking import MIN_INVOLVED
     from engine.demo.truth import CONFIDENT
     from engine.demo.world import (
         BACKGROUNDS,
@@ -220,8 +218,8 @@ def print_findings(
             f"pairs are in the top {len(f.top_pairs)}")
 
     # 2. spurious background
-    bg = f.background
-    order = ranked_by_background_focus(bg)
+    bg, ranking = f.background, f.ranking
+    order = attention_order(ranking)
     s = SPURIOUS_CLASS
     say(
         console,
@@ -240,26 +238,31 @@ def print_findings(
             f"called {class_names[s]}: {int((~mine & on & (preds == s)).sum())} of {int((~mine & on).sum())}"
         )
     table = Table(show_edge=False, pad_edge=False)
+    table.add_column("rank", justify="right")
     table.add_column("class", no_wrap=True)
     table.add_column("errors", justify="right")
-    table.add_column("bg focus", justify="right")
+    table.add_column("bg focus [95%]", justify="right", no_wrap=True)
     table.add_column("missed", justify="right")
-    table.add_column("false alarms", justify="right")
+    table.add_column("alarms", justify="right")
     table.add_column("pointing", justify="right")
     for c in order[:6]:
         table.add_row(
-            cell(class_names[c] + (" *" if c == s else "")), str(bg.errors[c]), pct(bg.share[c], 0),
+            str(ranking.rank_of(c) or "-"), cell(class_names[c] + (" *" if c == s else "")), str(bg.errors[c]),
+            pct_interval(ranking.share[c], 0),
             f"{bg.missed_background[c]}/{bg.missed[c]}", f"{bg.false_alarms_background[c]}/{bg.false_alarms[c]}",
             pct(f.pointing_game_correct_per_class[c], 0),
         )
     console.print(table)
     say(
         console,
-        "   bg focus: share of the errors involving the class (missed: it is the truth; false alarms: it is the "
+        "   bg focus: share of the errors involving the class (missed: it is the truth; alarms: it is the "
         "prediction) in which the class's own Grad-CAM is denser off the object than on it; pointing: pointing "
-        f"game of its correct predictions; * planted; ranked among classes in >= {MIN_ERRORS_FOR_RANKING} errors"
+        f"game of its correct predictions; * planted. Ranked (as in analysis_summary.txt): part of >= "
+        f"{MIN_INVOLVED} errors and above the run's {pct_interval(ranking.baseline)}; '-' not ranked"
     )
-    verdict(order[0] == s, f"highest background-focus share of errors: {class_names[order[0]]}")
+    first = ranking.order[0] if ranking.order else None
+    verdict(first == s, "first in the attention ranking: "
+            + (class_names[first] if first is not None else "no class stands out"))
 
     # 3. over-confidence
     say(
@@ -270,3 +273,28 @@ def print_findings(
         f"{f.confident_lookalike_errors} of them between look-alikes"
     )
     verdict(f.confident_errors > 0, f"{f.confident_errors} over-confident errors")
+
+    # 4. clean labels
+    strong = f.suspect_precision.strong
+    say(
+        console,
+        ("4. Clean labels", "bold"),
+        f" (no test label is wrong): {strong.observed} strong label suspects, against {strong.null_mean:.0f} "
+        f"(95% range {strong.null_low:.0f} to {strong.null_high:.0f}) from labels drawn from the "
+        "temperature-scaled model; "
+        f"estimated precision {pct(strong.precision)} [{pct(strong.precision_low)}, {pct(strong.precision_high)}]"
+    )
+    verdict(not strong.beats_null,
+            "few or none of the suspects are likely wrong labels: they are the model's own mistakes"
+            if not strong.beats_null else "more suspects than clean labels produce")
+
+    # 5. the maps depend on the class
+    if f.sanity.available:
+        low = f.sanity.lowest
+        say(
+            console,
+            ("5. Random-logit sanity check", "bold"),
+            f": rank correlation of the predicted-class map with the top-{len(f.sanity.vs_rank) + 1} class's "
+            f"{low.value:.2f} [{low.low:.2f}, {low.high:.2f}] (1 = the class does not matter)",
+        )
+        verdict(f.sanity.depends_on_class, "the maps depend on the class")

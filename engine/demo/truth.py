@@ -25,6 +25,9 @@ import numpy as np
 
 from engine.analysis import attention
 from engine.analysis.analysed_run import AnalysedRun
+from engine.analysis.attention_ranking import AttentionRanking
+from engine.analysis.sanity import RandomLogitCheck
+from engine.analysis.suspect_precision import SuspectPrecision
 from engine.analysis.cam_maps import upsample
 
 _CHUNK = 4096
@@ -162,6 +165,9 @@ class DemoFindings:
     num_errors: int
     confident_errors: int  # errors at >= CONFIDENT
     confident_lookalike_errors: int
+    ranking: AttentionRanking  # the engine's one attention ranking, as the reports print it
+    suspect_precision: SuspectPrecision  # label suspects against clean labels (the demo's labels are clean)
+    sanity: RandomLogitCheck
 
 
 def measure(run: AnalysedRun, lookalike_pairs: tuple[tuple[int, int], ...], top: int = 10) -> DemoFindings:
@@ -193,4 +199,7 @@ def measure(run: AnalysedRun, lookalike_pairs: tuple[tuple[int, int], ...], top:
         num_errors=int((~correct).sum()),
         confident_errors=int(confident_wrong.sum()),
         confident_lookalike_errors=int((confident_wrong & is_look).sum()),
+        ranking=run.attention_ranking,
+        suspect_precision=run.suspect_precision,
+        sanity=run.sanity,
     )

@@ -20,3 +20,8 @@ def accuracy_line(correct: int, support: int) -> str:
     """'Accuracy: 67.0% (67/100 correct)' (n/a when the class has no test images)."""
     acc = pct(correct / support) if support else "n/a"
     return f"Accuracy: {acc} ({correct}/{support} correct)"
+
+
+def pct_interval(estimate, digits: int = 1) -> str:
+    """A share with its 95% interval: '21.3% [19.9%, 22.7%]' (anything with value, low and high)."""
+    return f"{pct(estimate.value, digits)} [{pct(estimate.low, digits)}, {pct(estimate.high, digits)}]"

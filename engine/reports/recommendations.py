@@ -14,7 +14,8 @@ from typing import Callable
 from engine.analysis.analysed_run import AnalysedRun
 from engine.analysis.recommendations.base import LIST_LIMIT, MIN_ERRORS, Finding
 from engine.analysis.recommendations.pairs import MUTUAL_SHARE_MIN, PAIR_SHARE_MIN
-from engine.figures.numbers import pct
+from engine.figures.numbers import pct, pct_interval
+from engine.reports.recommendations_checks import map_agreement_sentences, sanity_sentence, suspect_sentences
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,11 @@ def _region(title: str, where: str, advice: str) -> Callable[[dict, list[str], l
 
     def words(f: dict, names: list[str], sc: list[str]) -> Words:
         n, e = f["count"], f["errors"]
-        return (title, f"In {n} of {e} errors ({pct(n / e)}) {where.format(t=f['threshold'])}. Most such errors: "
-                       f"{_counted(names, f['classes'])}.", advice)
+        return (title, f"In {n} of {e} errors ({pct_interval(f['rate'])}, 95% interval over images) "
+                       f"{where.format(t=f['threshold'])}, against {pct_interval(f['baseline'])} of correct "
+                       f"predictions between their top-1 and top-2 maps (the baseline: two classes' maps of one "
+                       f"image share the same features). Most such errors: {_counted(names, f['classes'])}.",
+                advice)
 
     return words
 
@@ -93,6 +97,7 @@ _same_region = _region(
     "longer training, and more varied examples of these classes. Location-changing augmentation "
     "(crops, translations) will help less here.",
 )
+
 _other_region = _region(
     "Grad-CAM: when wrong, the model often looks somewhere else",
     "the predicted-class Grad-CAM highlights a different region than the true-class map (correlation < {t})",
@@ -105,13 +110,25 @@ _other_region = _region(
 
 def _background(f: dict, names: list[str], sc: list[str]) -> Words:
     if f["uses_masks"]:
-        what = "less than half of the predicted-class Grad-CAM lies on the object (data-set masks)"
+        what = "the predicted-class Grad-CAM is denser off the object than on it (data-set masks)"
+        own = "off the object"
     else:
-        what = f"more than half of the predicted-class Grad-CAM lies in the outer {f['ring_px']}-pixel ring of the image"
+        what = f"the predicted-class Grad-CAM is denser in the outer {f['ring_px']}-pixel ring than inside it"
+        own = "in the outer ring"
+    parts = []
+    if f["overall"]:
+        parts.append(f"In {f['flagged']} of {f['errors']} errors ({pct_interval(f['rate_errors'])}) {what}, against "
+                     f"{pct_interval(f['rate_correct'])} of correct predictions. Most such errors: "
+                     f"{_counted(names, f['classes'])}.")
+    if f["ranked"]:
+        listed = "; ".join(f"{names[c]} {pct_interval(est)} of {est.n}" for c, est in f["ranked"])
+        more = f" and {f['ranked_total'] - len(f['ranked'])} more" if f["ranked_total"] > len(f["ranked"]) else ""
+        parts.append(f"Classes whose own Grad-CAM is {own} in the errors they are part of (as truth or as "
+                     f"prediction) clearly more often than across the run ({pct_interval(f['ranking_baseline'])}): "
+                     f"{listed}{more}.")
     return (
-        "Grad-CAM: wrong answers come from the background more often than right ones",
-        f"In {f['count']} of {f['errors']} errors ({pct(f['rate_errors'])}) {what}, against "
-        f"{pct(f['rate_correct'])} of correct predictions. Most such errors: {_counted(names, f['classes'])}.",
+        "Grad-CAM: wrong answers come from the background",
+        " ".join(parts) + f" Together: {_share(f['count'], f['errors'])}.",
         "The model uses context instead of the object when it fails. Vary backgrounds in training (random "
         "resized crops, random erasing, pasting objects onto other scenes), check whether these classes are "
         "photographed in one typical setting, and collect examples in other settings.",
@@ -179,15 +196,20 @@ def _overconfidence(f: dict, names: list[str], sc: list[str]) -> Words:
 
 def _label_noise(f: dict, names: list[str], sc: list[str]) -> Words:
     listed = "; ".join(f"image {i} {names[g]} → {names[s]} ({pct(pg)} vs {pct(ps)})" for i, g, s, pg, ps in f["top"])
+    null = f["null"]
     return (
         "Some test labels may be wrong: review the strongest label suspects",
         f"{_plural(f['count'], 'image')} ({pct(f['count'] / f['images'])} of the test set) are strong label "
         f"suspects: another class clears its own confidence threshold and beats the given label by at least "
-        f"{f['margin']:.0%} (confident learning; {f['candidates']} candidates in all, strong or weak). Largest "
-        f"margins: {listed}.",
+        f"{f['margin']:.0%} (confident learning; {f['candidates']} candidates in all, strong or weak). Clean labels "
+        f"drawn from the temperature-scaled model make {null.null_mean:.0f} (95% range {null.null_low:.0f} to "
+        f"{null.null_high:.0f}, {f['draws']} draws): about {f['likely']} of {f['errors']} errors are likely wrong "
+        f"labels, an estimated "
+        f"precision of {pct(null.precision)} [{pct(null.precision_low)}, {pct(null.precision_high)}]. The rest are "
+        f"the model's own confident mistakes. Largest margins: {listed}.",
         "Review these images before trusting per-class numbers (label_suspects.csv, the Suspects view of "
         "gradcam-tui): relabel or drop the wrong ones, and if many share a class pair, check the labelling "
-        "rule for those classes, in the training set too. Some will be the model's own confident mistakes.",
+        "rule for those classes, in the training set too. Expect most of the list to be the model's mistakes.",
     )
 
 
@@ -227,12 +249,26 @@ def _nothing(run: AnalysedRun) -> str:
     return "No pattern in this run's errors is strong enough to base advice on."
 
 
+def checks(run: AnalysedRun) -> list[str]:
+    """The checks behind the advice: the sanity verdict, the map statistics against their baselines, the
+    label suspects against clean labels (the same sentences as analysis_summary.txt)."""
+    if run.metrics.num_errors < MIN_ERRORS:
+        return []
+    return [sanity_sentence(run), *map_agreement_sentences(run), *suspect_sentences(run)]
+
+
 def recommendations_text(run: AnalysedRun) -> str:
     """recommendations.txt: plain text, wrapped at 100 columns."""
     recs = recommendations(run)
     wrap = textwrap.TextWrapper(width=100, subsequent_indent="   ", break_on_hyphens=False)
     para = textwrap.TextWrapper(width=100, initial_indent="   ", subsequent_indent="   ", break_on_hyphens=False)
     lines = ["RECOMMENDATIONS", "=" * 15, "", *textwrap.wrap(_intro(run), 100), ""]
+    found = checks(run)
+    if found:
+        lines += ["Checks behind the advice:"]
+        for sentence in found:
+            lines += wrap.wrap(f" - {sentence}")
+        lines.append("")
     if not recs:
         lines += [_nothing(run), ""]
     for k, rec in enumerate(recs, 1):
@@ -256,6 +292,9 @@ def recommendations_markdown(run: AnalysedRun) -> str:
     """The same recommendations as Markdown (for the TUI); all data-derived text escaped."""
     recs = recommendations(run)
     parts = ["# Recommendations", "", md_escape(_intro(run)), ""]
+    found = checks(run)
+    if found:
+        parts += ["**Checks behind the advice\\.**", "", *(f"- {md_escape(sentence)}" for sentence in found), ""]
     if not recs:
         parts += [md_escape(_nothing(run)), ""]
     for k, rec in enumerate(recs, 1):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
 from engine.analysis.analysed_run import AnalysedRun
 from engine.analysis.calibration import HIGH_CONFIDENCE
 from engine.analysis.selections import LOW_CONFIDENCE_CORRECT, MISCLASSIFIED
-from engine.figures.numbers import pct
+from engine.analysis.attention_ranking import MIN_INVOLVED
+from engine.figures.numbers import pct, pct_interval
+from engine.reports.recommendations_checks import map_agreement_sentences, sanity_sentence, suspect_sentences
 from engine.store.atomic import write_text
 
 WORST_CLASSES = 10
@@ -157,27 +160,49 @@ def calibration_lines(run: AnalysedRun) -> list[str]:
 
 
 def attention_lines(run: AnalysedRun, n: int = BACKGROUND_CLASSES) -> list[str]:
-    where = "off the object (data-set masks)" if run.attention.uses_masks else "in the outer ring of the image"
-    apc = run.attention_per_class.frame
-    apc = apc[apc["errors"] > 0].sort_values(["background_focus_errors", "class_id"], ascending=[False, True],
-                                              kind="mergesort")
-    lines = [f"Background focus = share of the predicted-class Grad-CAM {where}."]
-    if apc.empty:
+    """The attention ranking (engine.analysis.attention_ranking): the classes that stand out, with intervals."""
+    ranking = run.attention_ranking
+    where = "denser off the object than on it (data-set masks)" if run.attention.uses_masks else \
+        "denser in the outer ring of the image than inside it"
+    lines = _paragraphs([
+        f"Background focus of a class: over the errors it is part of (as truth or as prediction), the share in "
+        f"which its own Grad-CAM is {where}. Baseline, over every error of the run: "
+        f"{pct_interval(ranking.baseline)}. A class is ranked when it is part of >= {MIN_INVOLVED} errors and "
+        f"its 95% interval lies wholly above the baseline's.",
+    ])
+    if run.metrics.num_errors == 0:
         return lines + ["No misclassified images."]
-    width = min(28, max(len(s) for s in apc["class_name"].head(n)))
-    lines.append(f"Classes with the most background focus on errors (top {min(n, len(apc))}):")
-    for k, r in enumerate(apc.head(n).itertuples(), 1):
-        lines.append(
-            f"{k:>4}. {r.class_name:<{width}} {pct(r.background_focus_errors):>6} on errors, "
-            f"{pct(r.background_focus_correct):>6} when right; {r.errors} error{'s' if r.errors != 1 else ''}, "
-            f"{pct(r.errors_background_share)} of them mostly background"
-        )
+    if not ranking.order:
+        counted = sum(e.n >= MIN_INVOLVED for e in ranking.share)
+        if counted == 0:
+            return lines + [f"No class is part of >= {MIN_INVOLVED} errors: too few to rank."]
+        return lines + _paragraphs([f"No class stands out: in all {counted} classes part of >= {MIN_INVOLVED} errors "
+                                    f"the share is within noise of the baseline."])
+    names = [run.class_names[c] for c in ranking.order[:n]]
+    width = min(28, max(len(s) for s in names))
+    lines.append(f"Classes ranked ({len(ranking.order)}):")
+    for k, c in enumerate(ranking.order[:n], 1):
+        e = ranking.share[c]
+        lines.append(f"{k:>4}. {run.class_names[c]:<{width}} {pct_interval(e)} of {e.n} errors involving it")
     return lines
+
+
+def _paragraphs(sentences: list[str]) -> list[str]:
+    """Long sentences wrapped at 100 columns, each its own paragraph."""
+    return [line for s in sentences for line in textwrap.wrap(s, 100, break_on_hyphens=False)]
+
+
+def map_lines(run: AnalysedRun) -> list[str]:
+    if run.metrics.num_errors == 0:
+        return [sanity_sentence(run)]
+    return _paragraphs([sanity_sentence(run), *map_agreement_sentences(run)])
 
 
 def suspect_lines(run: AnalysedRun, n: int = TOP_SUSPECTS) -> list[str]:
     sus = run.suspects.frame
     lines = [f"Images whose given label the model doubts (confident-learning thresholds): {len(sus)}"]
+    if run.metrics.num_images:
+        lines += _paragraphs(suspect_sentences(run))
     for r in sus.head(n).itertuples():
         lines.append(
             f"{r.rank:>4}. image {r.image}: {r.given} -> {r.suggested} "
@@ -190,6 +215,8 @@ def diagnosis_lines(run: AnalysedRun) -> list[str]:
     return [
         *_heading("Calibration"),
         *calibration_lines(run),
+        *_heading("Grad-CAM: sanity check and baselines"),
+        *map_lines(run),
         *_heading("Attention"),
         *attention_lines(run),
         *_heading("Label suspects"),

@@ -9,8 +9,9 @@ import engine.analysis.calibration as calibration_mod
 from engine.analysis.analysed_run import AnalysedRun, logits_of, open_run
 from engine.store import save_cache
 
-ANALYSES = ("metrics", "selections", "calibration", "attention", "attention_per_class", "attention_per_pair",
-            "suspects", "coarse_confusion", "findings")
+ANALYSES = ("metrics", "selections", "calibration", "attention", "attention_ranking", "attention_per_class",
+            "attention_per_pair", "map_agreement", "sanity", "suspects", "suspect_precision", "coarse_confusion",
+            "findings")
 
 
 def test_each_analysis_is_computed_once_on_first_use(small_cache, monkeypatch):

@@ -54,9 +54,13 @@ def test_summary_has_calibration_attention_and_suspects(written_reports):
     assert f"doubts (confident-learning thresholds): {len(suspects)}" in text
     for r in suspects.head(10).itertuples():
         assert f"image {r.image}: {r.given} -> {r.suggested}" in text
-    apc = run.attention_per_class.frame
-    top = apc[apc["errors"] > 0].sort_values("background_focus_errors", ascending=False).iloc[0]
-    assert f"   1. {top['class_name']}" in text.split("\nAttention\n")[1]
+    ranking, section = run.attention_ranking, text.split("\nAttention\n")[1].split("\nLabel suspects\n")[0]
+    assert f"Baseline, over every error of the run: {ranking.baseline.value:.1%}" in " ".join(section.split())
+    if ranking.order:
+        assert f"   1. {run.class_names[ranking.order[0]]}" in section
+    else:
+        assert "No class" in section and "   1. " not in section
+    assert "Random-logit sanity check: " in text and "against" in text.split("\nAttention\n")[0]
 
 
 def test_compare_summary_numbers_are_the_comparisons(make_cache, make_run, tmp_path):

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.analysis.stats import Estimate
+
 MIN_ERRORS = 5  # never advise on fewer errors than this
 LIST_LIMIT = 5  # classes, pairs or images cited in one piece of evidence
 
@@ -18,6 +20,18 @@ class Finding:
     errors_addressed: int
     facts: dict[str, Any] = field(default_factory=dict)  # the numbers the evidence cites
     classes: tuple[int, ...] = ()  # class ids worth opening (class figures, the TUI)
+
+
+def beats(statistic: Estimate, baseline: Estimate) -> bool:
+    """The one test every claim passes before it is made: its 95% interval lies wholly above its baseline's.
+    A statistic equal to its baseline, or without one, is never advised on."""
+    return statistic.above(baseline)
+
+
+def maps_trusted(run) -> bool:
+    """Grad-CAM advice needs maps that pass the random-logit sanity check (engine.analysis.sanity); a cache
+    with a single map per image cannot be checked and is not refused for it."""
+    return not run.sanity.available or run.sanity.depends_on_class
 
 
 def class_counts(run, selected: np.ndarray) -> list[tuple[int, int]]:

@@ -1,4 +1,5 @@
-"""Some test labels may be wrong: the strongest label suspects deserve a review."""
+"""Some test labels may be wrong: advised only when there are more strong label suspects than clean labels
+would produce (engine.analysis.suspect_precision)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,19 @@ from engine.analysis.recommendations.base import LIST_LIMIT, MIN_ERRORS, Finding
 
 
 def label_noise(run) -> Finding | None:
-    """Test images whose given label the model all but excludes (strong label suspects); each one is an error.
-
-    Only the strong suspects (margin >= 0.9) count as evidence: a model that is often confidently wrong
-    makes many weaker candidates, and those say more about the model than about the labels."""
-    sus = run.suspects
+    """Strong label suspects (margin >= 0.9), in excess of the calibrated null's 95% range. A model that is
+    often confidently wrong makes many suspects on clean labels; only the excess is evidence about labels."""
+    sus, prec = run.suspects, run.suspect_precision.strong
     strong = np.nonzero(np.asarray(sus["strong"], dtype=bool))[0]
     n = len(strong)
-    if n < MIN_ERRORS:
+    if n < MIN_ERRORS or not prec.beats_null:
         return None
     top = [(int(sus["image"][k]), int(sus["given_id"][k]), int(sus["suggested_id"][k]), float(sus["p_given"][k]),
             float(sus["p_suggested"][k])) for k in strong[:LIST_LIMIT]]
     facts = {"count": n, "images": run.cache.num_images, "candidates": len(sus), "margin": STRONG_MARGIN,
-             "top": top}
+             "top": top, "null": prec, "draws": run.suspect_precision.draws}
     classes = tuple(dict.fromkeys(int(sus["given_id"][k]) for k in strong))[:LIST_LIMIT]
-    return Finding("label_noise", n / run.metrics.num_errors, n, facts, classes)
+    likely = int(round(prec.excess))  # the advice addresses the likely wrong labels, not every suspect
+    facts["likely"] = likely
+    facts["errors"] = run.metrics.num_errors
+    return Finding("label_noise", likely / run.metrics.num_errors, likely, facts, classes)

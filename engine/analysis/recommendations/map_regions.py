@@ -1,37 +1,28 @@
-"""Where the true-class and predicted-class maps of an error agree: the same region, or another one."""
+"""Where the true-class and predicted-class maps of an error agree: the same region, or another one; each
+claim made only when its share of errors beats the same share on correct predictions' top-1 vs top-2 maps
+(engine.analysis.map_agreement)."""
 
 from __future__ import annotations
 
-import numpy as np
+from engine.analysis.map_agreement import OTHER_REGION_CORR, SAME_REGION_CORR
+from engine.analysis.recommendations.base import LIST_LIMIT, MIN_ERRORS, Finding, beats, class_counts, maps_trusted
 
-from engine.analysis.cam_maps import display_cam
-from engine.analysis.recommendations.base import LIST_LIMIT, MIN_ERRORS, Finding, class_counts
-
-SAME_REGION_CORR = 0.7  # true- and predicted-class maps this correlated: same place
-OTHER_REGION_CORR = 0.3  # ... this little correlated: somewhere else
 CAM_PATTERN_MIN = 0.15  # share of errors showing a Grad-CAM pattern
 
 
-def map_correlation(run) -> np.ndarray:
-    """Per error: Pearson correlation of the displayed true-class and predicted-class Grad-CAMs."""
-    c, wrong = run.cache, ~run.correct
-    e = int(wrong.sum())
-    t = display_cam(c.cam_true[wrong], c.image_size).reshape(e, -1).astype(np.float64)
-    p = display_cam(c.cam_topk[wrong, 0], c.image_size).reshape(e, -1).astype(np.float64)
-    t -= t.mean(axis=1, keepdims=True)
-    p -= p.mean(axis=1, keepdims=True)
-    den = np.sqrt((t * t).sum(axis=1) * (p * p).sum(axis=1))
-    return np.divide((t * p).sum(axis=1), den, out=np.zeros(len(den)), where=den > 0)
-
-
 def map_regions(run) -> list[Finding]:
-    corr, e = map_correlation(run), run.metrics.num_errors
+    if not maps_trusted(run):
+        return []
+    ma, e = run.map_agreement, run.metrics.num_errors
     out = []
-    for key, selected, threshold in (("same_region", corr >= SAME_REGION_CORR, SAME_REGION_CORR),
-                                     ("other_region", corr < OTHER_REGION_CORR, OTHER_REGION_CORR)):
+    for key, selected, threshold, stat, baseline in (
+        ("same_region", ma.corr_errors >= SAME_REGION_CORR, SAME_REGION_CORR, ma.same_errors, ma.same_baseline),
+        ("other_region", ma.corr_errors < OTHER_REGION_CORR, OTHER_REGION_CORR, ma.other_errors, ma.other_baseline),
+    ):
         n = int(selected.sum())
-        if n >= MIN_ERRORS and n / e >= CAM_PATTERN_MIN:
+        if n >= MIN_ERRORS and n / e >= CAM_PATTERN_MIN and beats(stat, baseline):
             counts = class_counts(run, selected)[:LIST_LIMIT]
-            facts = {"count": n, "errors": e, "threshold": threshold, "classes": counts}
+            facts = {"count": n, "errors": e, "threshold": threshold, "classes": counts, "rate": stat,
+                     "baseline": baseline}
             out.append(Finding(key, n / e, n, facts, tuple(c for c, _ in counts)))
     return out
