@@ -1,14 +1,16 @@
-"""How fast gradcam-tui is where people feel it: launch to first screen with data, and class switches.
+"""How fast gradcam-tui is where people feel it: launch to first screen, a key within a slice, opening the
+confusion view, opening a slice of about a thousand images, a class switch; at 80x24 and 160x50.
 
-    python benchmarks/bench_tui.py [--cache gradcam_results/cache.npz] [--repeats 5] [--switches 40]
+    python benchmarks/bench_tui.py [--cache gradcam_results/cache.npz] [--repeats 5] [--keys 30]
 
 Launch is timed from before the child process starts (interpreter start, imports, cache load, compose)
 to the app's Ready event (first frame composed), in a headless child, best and median of --repeats; the
 child's CPU time up to then is reported too, since wall time on a shared machine includes waiting for a CPU.
-Class switch is `]` in the Class view at 120x40: the key handler alone (the view's new state: header,
-caption, the drawing asked for), and key press to the end of the last screen update it causes, the figure
-included (its panels are built in a thread, then layout, half-block rendering, compositing, i.e. what a
-terminal would be sent), timed by wrapping the screen's compositor refresh. Without the cache file a
+Every other figure is key press to the end of the last screen update it causes, the figure included (its
+panels are built in a thread, then layout, half-block rendering, compositing, i.e. what a terminal would
+be sent), timed by wrapping the screen's compositor refresh: `j` in the Images view (all errors), `7` from
+the Overview (the first time: the view is built and mounted; then: a tab switch), the all-errors slice
+opened from the Overview (built cold each time), `]` in the Class view. Without the cache file a
 100-class, 10,000-image synthetic cache is written to a temporary folder (the CIFAR-100 reference size).
 """
 
@@ -26,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+SIZES = ((80, 24), (160, 50))
 
 CHILD = r"""
 import sys, time, json
@@ -43,7 +46,7 @@ class Timed(GradCamApp):
         self.exit(json.dumps({"ready": time.time(), "cpu": time.process_time(), "start": t_start,
                               "import": t_import, "load": t_load, "torch_loaded": "torch" in sys.modules}))
 
-print(Timed(run, out_dir=".").run(headless=True, size=(120, 40)))
+print(Timed(run, out_dir=".").run(headless=True, size=(int(sys.argv[2]), int(sys.argv[3]))))
 """
 
 
@@ -58,11 +61,12 @@ def ensure_cache(path: Path) -> Path:
     return save_cache(synthetic_cache(n_per_class=100, num_classes=100), out)
 
 
-def time_launch(cache: Path, repeats: int) -> dict:
+def time_launch(cache: Path, repeats: int, size: tuple[int, int]) -> dict:
     runs = []
     for _ in range(repeats):
         t0 = time.time()
-        out = subprocess.run([sys.executable, "-c", CHILD, str(cache)], capture_output=True, text=True, cwd=ROOT)
+        out = subprocess.run([sys.executable, "-c", CHILD, str(cache), *map(str, size)], capture_output=True,
+                             text=True, cwd=ROOT)
         if out.returncode:
             raise SystemExit(out.stderr)
         d = json.loads(out.stdout.strip().splitlines()[-1])
@@ -85,69 +89,119 @@ def time_launch(cache: Path, repeats: int) -> dict:
     }
 
 
-async def _switches(cache_path: Path, n: int) -> dict:
+def _ms(xs: list[float], cpu: list[float] | None = None) -> dict:
+    """Median and max of wall times `xs`; with `cpu` (whose last len(xs) entries are theirs) the median CPU."""
+    out = {"median_ms": 1e3 * statistics.median(xs), "max_ms": 1e3 * max(xs), "n": len(xs)}
+    if cpu:
+        out["cpu_median_ms"] = 1e3 * statistics.median(cpu[-len(xs):])
+    return out
+
+
+async def _interactions(cache_path: Path, n: int, size: tuple[int, int]) -> dict:
     from engine.analysis.analysed_run import open_run
     from tui.app import GradCamApp
-    from tui.views.class_view import ClassView
+    from tui.messages import OpenSlice
+    from tui.slices import ERRORS, SliceSpec
+    from tui.views.images import ImagesView
 
     app = GradCamApp(open_run(cache_path), out_dir=tempfile.mkdtemp())
-    handler, to_screen, to_screen_cpu = [], [], []
-    async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("3")
-        await pilot.pause()
+    painted: list[float] = []
+    cpu: list[float] = []
+    out: dict = {}
+    async with app.run_test(size=size) as pilot:
         screen = app.screen
-        painted: list[tuple[float, float]] = []
         original = screen._compositor_refresh
 
         def stamped() -> None:  # the moment each screen update (layout + paint) is done
             original()
-            painted.append((time.perf_counter(), time.process_time()))
+            painted.append(time.perf_counter())
 
         screen._compositor_refresh = stamped
-        view = app.query_one(ClassView)
-        for _ in range(n):  # the key handler alone
-            t = time.perf_counter()
-            view.action_next_class(1)
-            handler.append(time.perf_counter() - t)
+
+        async def timed(act) -> float | None:
+            """Seconds from act() (a key press) to the last screen update it caused; the process's CPU
+            seconds over the same span go to `cpu` (robust to a busy machine)."""
+            await app.workers.wait_for_complete()
             await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        for _ in range(n):  # key press to the last screen update it caused (what the terminal shows)
             painted.clear()
             t, c = time.perf_counter(), time.process_time()
-            await pilot.press("right_square_bracket")
+            await act()
             await app.workers.wait_for_complete()  # the figure, built in a thread
             await pilot.pause()
-            to_screen.append(max(painted)[0] - t)
-            to_screen_cpu.append(max(painted)[1] - c)
-    ms = lambda xs: {"median_ms": 1e3 * statistics.median(xs), "max_ms": 1e3 * max(xs)}  # noqa: E731
-    return {"handler": ms(handler), "key_to_screen": ms(to_screen), "key_to_screen_cpu": ms(to_screen_cpu)}
+            if not painted:
+                return None
+            cpu.append(time.process_time() - c)
+            return max(painted) - t
+
+        def keys(*k):
+            return lambda: pilot.press(*k)
+
+        await app.workers.wait_for_complete()  # pandas, imported after the first screen
+        first = [await timed(keys("7"))]
+        out["confusion_view_first_open"] = _ms([x for x in first if x is not None], cpu)
+        again = []
+        for _ in range(max(n // 5, 3)):
+            await pilot.press("1")
+            again.append(await timed(keys("7")))
+        out["confusion_view_reopen"] = _ms([x for x in again if x is not None], cpu)
+
+        await pilot.press("1")
+        opened, size_of_slice = [], 0
+        for _ in range(max(n // 5, 3)):
+            await pilot.press("1")
+            await app.workers.wait_for_complete()
+            try:
+                app.query_one(ImagesView).built.clear()  # built cold each time
+            except Exception:  # noqa: BLE001 - not mounted yet: the first open builds it
+                pass
+
+            async def open_errors() -> None:
+                app.post_message(OpenSlice(SliceSpec(ERRORS)))
+                await pilot.pause()
+
+            opened.append(await timed(open_errors))
+            size_of_slice = len(app.query_one(ImagesView).slice)
+        out["open_slice"] = {**_ms([x for x in opened if x is not None], cpu), "images": size_of_slice}
+
+        moves = [await timed(keys("j")) for _ in range(n)]
+        out["move_in_slice"] = _ms([x for x in moves if x is not None], cpu)
+
+        await pilot.press("3")
+        switches = [await timed(keys("right_square_bracket")) for _ in range(n)]
+        out["class_switch"] = _ms([x for x in switches if x is not None], cpu)
+    return out
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cache", type=Path, default=ROOT / "gradcam_results" / "cache.npz")
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--switches", type=int, default=40)
+    p.add_argument("--keys", type=int, default=30)
     args = p.parse_args()
     cache = ensure_cache(args.cache)
-    launch = time_launch(cache, args.repeats)
-    switch = asyncio.run(_switches(cache, args.switches))
-    print(json.dumps({"cache": str(cache), "launch": launch, "class_switch": switch}, indent=2))
-    b = launch["best"]
-    print(
-        f"\nlaunch to first screen: median {launch['median_s']:.3f} s (CPU {launch['median_cpu_s']:.3f} s), "
-        f"best {b['launch_to_first_screen_s']:.3f} s "
-        f"(interpreter {b['interpreter_s']:.3f}, imports {b['imports_s']:.3f}, cache load {b['cache_load_s']:.3f}, "
-        f"compose+first frame {b['compose_to_first_frame_s']:.3f}); torch imported: {b['torch_loaded']}"
-    )
-    print(
-        f"class switch at 120x40: handler median {switch['handler']['median_ms']:.1f} ms "
-        f"(max {switch['handler']['max_ms']:.1f}); key to repainted screen median "
-        f"{switch['key_to_screen']['median_ms']:.1f} ms (max {switch['key_to_screen']['max_ms']:.1f}), "
-        f"CPU median {switch['key_to_screen_cpu']['median_ms']:.1f} ms"
-    )
-    print("(wall times include waiting for the CPU when the machine is busy; CPU times do not)")
+    report: dict = {"cache": str(cache)}
+    for size in SIZES:
+        name = f"{size[0]}x{size[1]}"
+        report[name] = {"launch": time_launch(cache, args.repeats, size),
+                        **asyncio.run(_interactions(cache, args.keys, size))}
+    print(json.dumps(report, indent=2))
+    print(f"\n{cache}")
+    for size in SIZES:
+        name = f"{size[0]}x{size[1]}"
+        r = report[name]
+        b = r["launch"]["best"]
+        print(f"{name}: launch to first screen median {r['launch']['median_s']:.3f} s "
+              f"(CPU {r['launch']['median_cpu_s']:.3f} s, best {b['launch_to_first_screen_s']:.3f} s: interpreter "
+              f"{b['interpreter_s']:.3f}, imports {b['imports_s']:.3f}, cache load {b['cache_load_s']:.3f}, compose "
+              f"{b['compose_to_first_frame_s']:.3f}; torch imported: {b['torch_loaded']})")
+        for key, what in (("move_in_slice", "j in a slice"), ("confusion_view_first_open", "confusion view, first"),
+                          ("confusion_view_reopen", "confusion view, again"),
+                          ("open_slice", f"open a slice of {r['open_slice']['images']:,} images"),
+                          ("class_switch", "] next class")):
+            print(f"  key to repainted screen, {what}: median {r[key]['median_ms']:.1f} ms "
+                  f"(max {r[key]['max_ms']:.1f}, n={r[key]['n']}; "
+                  f"CPU median {r[key]['cpu_median_ms']:.1f} ms)")
+    print("(wall times include waiting for the CPU when the machine is busy)")
 
 
 if __name__ == "__main__":

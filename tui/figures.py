@@ -2,8 +2,8 @@
 
 The panels themselves come from engine.figures.panels, the builder the PNG reports use, so the terminal
 shows the PNGs' pixels. A Drawing names the builder and its arguments; the ExampleFigure widget runs it in a
-thread and shows the result only if it is still the drawing asked for. A Figure names a report figure; the
-app writes it with the real (unescaped) run. No Textual here, and engine.reports is imported only when a
+thread and shows the result only if it is still the drawing asked for. A Figure says how `w` writes what is
+on screen, with the real (unescaped) run, always under a `tui_` name (never over a report file). No Textual here, and engine.reports is imported only when a
 PNG is written, so start-up pays nothing for it.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable
 
 from engine.console import visible
 from engine.figures.panels import Panel
@@ -45,17 +45,53 @@ class Drawing:
 
 @dataclass(frozen=True)
 class Figure:
-    """A report figure `w` can write: the page of class `number`, or of confused pair `number` (1-based)."""
+    """A figure `w` can write: `what` it is (for the notice) and how, given the real (unescaped) run and the
+    folder. Every name it writes under begins with `tui_`, so `w` never replaces a report file."""
 
-    kind: Literal["class", "pair"]
-    number: int
+    what: str
+    key: tuple  # what it shows, e.g. ("example", image, target): equal figures write the same file
+    write_fn: Callable[[AnalysedRun, Path], Path] = field(compare=False)
 
     def write(self, run: AnalysedRun, out_dir: Path) -> Path:
-        """Writes it with the reports' own writer (engine.reports is imported only now)."""
-        if self.kind == "class":
-            from engine.reports.class_figure import write_class_figure
+        return self.write_fn(run, Path(out_dir))
 
-            return write_class_figure(run, self.number, out_dir)
-        from engine.reports.pair_figure import write_pair_figure
 
-        return write_pair_figure(run, self.number, out_dir)
+def example_figure(what: str, key: tuple, build: Callable[..., list[Panel]], args: tuple,
+                   words: Callable[[AnalysedRun], tuple[str, list[str], list[str]]]) -> Figure:
+    """The example on screen: the panels `build(cache, *args)` makes, drawn from the real run; `words(run)`
+    gives its heading, the lines under it and the parts of its file name (engine.reports.example_figure)."""
+
+    def write(run: AnalysedRun, out_dir: Path) -> Path:
+        from engine.reports.example_figure import example_name, write_example_figure
+
+        heading, lines, parts = words(run)
+        panels = build(run.cache, *args)
+        return write_example_figure(heading, lines, panels, out_dir, example_name(int(args[0]), *parts))
+
+    return Figure(what, key, write)
+
+
+def class_page(class_id: int) -> Figure:
+    """Class `class_id`'s page (worst and best examples), as the report draws it, under a tui_ name."""
+
+    def write(run: AnalysedRun, out_dir: Path) -> Path:
+        from engine.reports.class_figure import write_class_figure
+        from engine.reports.filenames import class_figure_name
+
+        name = "tui_" + class_figure_name(class_id, run.class_names[class_id])
+        return write_class_figure(run, class_id, out_dir, name=name)
+
+    return Figure(f"page of class {class_id}", ("class", class_id), write)
+
+
+def confusion_matrix() -> Figure:
+    """The whole confusion matrix, as the report draws it, under a tui_ name."""
+
+    def write(run: AnalysedRun, out_dir: Path) -> Path:
+        from engine.reports.confusion import write_confusion_matrix
+        from engine.reports.filenames import CONFUSION_MATRIX, inside
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return write_confusion_matrix(run, inside(out_dir, "tui_" + CONFUSION_MATRIX))
+
+    return Figure("confusion matrix", ("confusion",), write)

@@ -1,11 +1,15 @@
 """Half-block rendering of an RGB array into Textual strips: one cell = two pixels, '▀' with the upper
 pixel as foreground and the lower one as background.
 
-Why our own and not term-image: term-image 0.7 has no Textual widget (only urwid), and its BlockImage
-writes ANSI strings for a terminal it owns (in truecolor mode it even queries the terminal's background
-colour), which fights Textual for the terminal. Emitting rich Segments keeps Textual in charge: it
-composites, downgrades truecolor to 256/16 colours for the terminal it detected, applies its NO_COLOR
-filter, and snapshot tests stay deterministic. No graphics protocol is used, so it works over SSH and tmux.
+Why our own and not a terminal-graphics library: emitting rich Segments keeps Textual in charge (it
+composites, applies its NO_COLOR filter, and snapshot tests stay deterministic), and half-blocks work over
+SSH and inside tmux, where graphics protocols do not pass (docs/tui.md says more).
+
+Pictures are drawn at a whole number of pixels per cell where they fit (32x32 is 32 columns by 16 rows at
+1x), so pixels stay crisp; only a picture larger than its space is averaged down. On a 256-colour terminal
+(tmux's default) Textual would round each pixel to the nearest palette colour, which posterises smooth
+Grad-CAM ramps into bands; here the picture is ordered-dithered (4x4 Bayer) onto the xterm palette instead,
+so areas keep their mean colour.
 """
 
 from __future__ import annotations
@@ -46,9 +50,53 @@ def resample(values: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def fit(height: int, width: int, cols: int, rows: int) -> tuple[int, int]:
-    """Largest (pixel height, pixel width) with the image's aspect that fits cols x rows half-block cells."""
+    """Largest (pixel height, pixel width) with the image's aspect that fits cols x rows half-block cells,
+    at a whole number of cells per pixel when the picture fits at its own size (crisp pixels)."""
     scale = min(cols / width, 2 * rows / height)
+    if scale >= 1:
+        scale = float(int(scale))
     return max(int(height * scale), 0), max(int(width * scale), 0)
+
+
+# --- 256 colours: ordered dithering onto the xterm palette ------------------------------------------------
+
+EIGHT_BIT = 1 << 24  # a packed colour with this bit is an xterm palette number, not an RGB triplet
+CUBE = np.array([0, 95, 135, 175, 215, 255], dtype=np.float32)  # the 6x6x6 cube's levels (16 + 36r + 6g + b)
+GREY_LEVELS = np.array([0] + [8 + 10 * k for k in range(24)] + [255], dtype=np.float32)
+GREY_NUMBERS = np.array([16] + [232 + k for k in range(24)] + [231], dtype=np.int64)
+BAYER = (np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]], dtype=np.float32) + 0.5) / 16
+GREY_CHROMA = 10  # pixels whose channels differ by less than this are dithered on the 26 greys
+
+
+def _dither(values: np.ndarray, levels: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+    """Index into `levels` of each value: the level below or above it, chosen against the threshold so the
+    mean over a patch matches the value."""
+    hi = np.clip(np.searchsorted(levels, values, side="left"), 1, len(levels) - 1)
+    lo = hi - 1
+    frac = (values - levels[lo]) / (levels[hi] - levels[lo])
+    return np.where(frac > threshold, hi, lo)
+
+
+def palette_256(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) xterm palette numbers for a uint8 (H, W, 3) picture, ordered-dithered."""
+    h, w = rgb.shape[:2]
+    v = rgb.astype(np.float32)
+    threshold = np.tile(BAYER, (h // 4 + 1, w // 4 + 1))[:h, :w]
+    q = _dither(v, CUBE, threshold[..., None])
+    cube = 16 + 36 * q[..., 0] + 6 * q[..., 1] + q[..., 2]
+    grey = GREY_NUMBERS[_dither(v.mean(axis=2), GREY_LEVELS, threshold)]
+    chroma = v.max(axis=2) - v.min(axis=2)
+    return np.where(chroma < GREY_CHROMA, grey, cube).astype(np.int64)
+
+
+def palette_rgb(numbers: np.ndarray) -> np.ndarray:
+    """The RGB of xterm palette numbers 16-255 (what a terminal shows for them), uint8 (..., 3)."""
+    n = np.asarray(numbers, dtype=np.int64)
+    cube = n - 16
+    rgb = np.stack([CUBE[cube // 36 % 6], CUBE[cube // 6 % 6], CUBE[cube % 6]], axis=-1)
+    grey = (8 + 10 * (n - 232)).astype(np.float32)
+    rgb = np.where((n >= 232)[..., None], grey[..., None], rgb)
+    return rgb.astype(np.uint8)
 
 
 _COLOURS: dict[int, Color] = {}
@@ -61,9 +109,12 @@ def _colour(rgb: int) -> Color:
     if c is None:
         if len(_COLOURS) > _CACHE_LIMIT:
             _COLOURS.clear()
-        # what Color.from_rgb builds, without its parsing (8x faster; thousands per new picture)
-        triplet = ColorTriplet(rgb >> 16, (rgb >> 8) & 255, rgb & 255)
-        c = _COLOURS[rgb] = Color(f"#{rgb:06x}", ColorType.TRUECOLOR, triplet=triplet)
+        if rgb & EIGHT_BIT:
+            c = _COLOURS[rgb] = Color.from_ansi(rgb & 255)
+        else:
+            # what Color.from_rgb builds, without its parsing (8x faster; thousands per new picture)
+            triplet = ColorTriplet(rgb >> 16, (rgb >> 8) & 255, rgb & 255)
+            c = _COLOURS[rgb] = Color(f"#{rgb:06x}", ColorType.TRUECOLOR, triplet=triplet)
     return c
 
 
@@ -78,9 +129,13 @@ def _style(top: int, bottom: int) -> Style:
     return s
 
 
-def colour_rows(rgb: np.ndarray) -> list[list[Segment]]:
-    """Segments of each cell row of a uint8 (H, W, 3) picture; runs of equal cells are merged."""
-    packed = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
+def colour_rows(rgb: np.ndarray, colours: int = 1 << 24) -> list[list[Segment]]:
+    """Segments of each cell row of a uint8 (H, W, 3) picture; runs of equal cells are merged. With
+    colours=256 the picture is dithered onto the xterm palette (palette_256)."""
+    if colours == 256:
+        packed = palette_256(rgb) | EIGHT_BIT
+    else:
+        packed = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
     if packed.shape[0] % 2:
         packed = np.concatenate([packed, np.full((1, packed.shape[1]), -1, dtype=np.int64)])
     rows = []
@@ -109,9 +164,11 @@ def shade_rows(mono: np.ndarray, style: Style) -> list[list[Segment]]:
 
 
 def render(
-    rgb: np.ndarray, mono: np.ndarray, cols: int, rows: int, *, color: bool = True, pad: Style | None = None
+    rgb: np.ndarray, mono: np.ndarray, cols: int, rows: int, *, color: bool = True, pad: Style | None = None,
+    colours: int = 1 << 24,
 ) -> list[Strip] | None:
-    """The picture fitted and centred in cols x rows cells, or None when it would be too small to read."""
+    """The picture fitted and centred in cols x rows cells, or None when it would be too small to read;
+    `colours` is what the terminal shows (256: dithered onto its palette)."""
     ph, pw = fit(rgb.shape[0], rgb.shape[1], cols, rows)
     ph -= ph % 2
     if ph < 6 or pw < 6:
@@ -119,7 +176,7 @@ def render(
     pad = pad or Style()
     if color:
         small = np.clip(np.rint(resample(rgb, ph, pw)), 0, 255).astype(np.uint8)
-        body = colour_rows(small)
+        body = colour_rows(small, colours)
     else:
         body = shade_rows(np.clip(resample(mono, ph, pw), 0.0, 1.0), pad)
     left = (cols - pw) // 2

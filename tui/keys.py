@@ -10,8 +10,11 @@ if TYPE_CHECKING:
 
 # the app's own keys besides the number keys: (keys, what)
 APP_KEYS: list[tuple[str, str]] = [
+    ("/", "open anything: a class, a pair (seal > otter), an image (#1234), a slice, the confusion matrix"),
+    ("Esc  backspace", "back to where you were (along the history of what you opened)"),
     ("tab / shift+tab", "move focus"),
-    ("w", "write the PNG of the class or pair on screen"),
+    ("w", "write the figure on screen as a PNG (tui_*.png: never a report file), and say where"),
+    ("E", "export the label verdicts as label_reviews.csv (they are saved beside the cache as you go)"),
     ("?", "this key list"),
     ("q", "quit"),
 ]
@@ -31,4 +34,8 @@ def nothing_to_write(views: Sequence[type[View]]) -> str:
     for v in views:
         if v.WRITES:
             keys.setdefault(v.WRITES, []).append(v.KEY)
-    return "Open " + " or ".join(f"a {what} ({' or '.join(k)})" for what, k in keys.items()) + " to write its PNG."
+    return "Open " + " or ".join(f"{_a(what)} ({' or '.join(k)})" for what, k in keys.items()) + " to write its PNG."
+
+
+def _a(what: str) -> str:
+    return ("an " if what[:1] in "aeiou" else "a ") + what

@@ -8,10 +8,13 @@ example's caption, and which Grad-CAM targets an example can be drawn for.
 from __future__ import annotations
 
 import dataclasses
+from functools import lru_cache
 
 import numpy as np
 
 from engine.analysis.analysed_run import AnalysedRun
+from engine.analysis.metrics import confused_pairs_columns
+from engine.analysis.tables import Table
 from engine.figures.examples import worst_line
 from engine.console import visible, visible_tree
 from engine.figures.numbers import accuracy_line, pct
@@ -93,8 +96,36 @@ def example_caption(run: AnalysedRun, i: int) -> str:
     )
 
 
+@lru_cache(maxsize=4)
+def all_pairs(run: AnalysedRun) -> Table:
+    """Every confused pair (true -> predicted, at least one image), ranked as the reports rank their top 15
+    (engine.analysis.metrics: count, then mean confidence, then name), so the first 15 are the same pairs."""
+    c = run.cache
+    return Table(confused_pairs_columns(c.labels, c.preds, c.confidence.astype(np.float64), run.metrics.confusion,
+                                        c.class_names, c.class_to_superclass, top=None))
+
+
 def pair_rank(run: AnalysedRun, true_id: int, pred_id: int) -> int | None:
-    """The rank (1-based) of the confused pair true_id -> pred_id among the top pairs, or None."""
-    cp = run.metrics.confused_pairs
+    """The rank (1-based) of the confused pair true_id -> pred_id among all pairs, or None (no such error)."""
+    cp = all_pairs(run)
     hit = np.nonzero((cp["true_id"] == true_id) & (cp["pred_id"] == pred_id))[0]
     return int(cp["rank"][hit[0]]) if len(hit) else None
+
+
+def class_groups(run: AnalysedRun) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
+    """Classes in display order and their groups as (start, stop, name): by superclass (then id) when the run
+    has superclasses, as the report's confusion matrix groups them; else blocks of about sqrt(C) classes in
+    id order, so a large matrix can still be zoomed block by block."""
+    c = run.cache
+    n = c.num_classes
+    if not c.has_superclasses:
+        step = max(int(round(np.sqrt(n))), 1)
+        return np.arange(n), [(s, min(s + step, n), f"classes {s}-{min(s + step, n) - 1}") for s in range(0, n, step)]
+    c2s = np.asarray(c.class_to_superclass)
+    order = np.lexsort((np.arange(n), c2s))
+    blocks, start = [], 0
+    for k in range(1, n + 1):
+        if k == n or c2s[order[k]] != c2s[order[start]]:
+            blocks.append((start, k, c.superclass_names[int(c2s[order[start]])]))
+            start = k
+    return order, blocks

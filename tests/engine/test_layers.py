@@ -101,3 +101,36 @@ def test_tui_first_screen_needs_neither_torch_nor_pandas(tmp_path, small_cache):
     proc = _run(code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "True []", proc.stdout
+
+
+# what the pass never needs (torchvision pulls in torch._dynamo, and through it FSDP: ~2 s) and what only the
+# reports need (~1 s); torch.distributed's core comes with `import torch` itself, anything more only under torchrun
+NOT_FOR_A_CIFAR_RUN = ("torchvision", "torch._dynamo", "torch.distributed.fsdp", "torch.distributed.tensor")
+REPORT_STACK = ("engine.reports", "matplotlib", "plotly")
+
+
+def test_a_cifar_resnet_run_loads_torchvision_never_and_the_reports_only_for_the_reports(tmp_path, small_world):
+    """`gradcam-batch run` of a CIFAR ResNet (through the CLI, reports on): what sys.modules holds when the
+    cache is saved (the pass and the analysis done, the reports not begun) and at the end."""
+    args = small_world.run_args(tmp_path / "out")
+    code = (
+        "import sys\n"
+        "import engine.run\n"
+        "watched = {}\n"
+        "real_save = engine.run._save\n"
+        "def save(*a, **k):\n"
+        f"    watched['before_reports'] = sorted(m for m in {REPORT_STACK + NOT_FOR_A_CIFAR_RUN!r} if m in sys.modules)\n"
+        "    return real_save(*a, **k)\n"
+        "engine.run._save = save\n"
+        "from engine.cli import app\n"
+        f"app({args!r}, standalone_mode=False)\n"
+        f"print(watched['before_reports'], sorted(m for m in {REPORT_STACK + NOT_FOR_A_CIFAR_RUN!r} if m in sys.modules))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('torch.distributed')))\n"
+    )
+    proc = _run(code)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines[-2] == f"[] {sorted(REPORT_STACK)}", proc.stdout  # the report stack came, for the reports only
+    bare = _run("import sys, torch\nprint(sorted(m for m in sys.modules if m.startswith('torch.distributed')))")
+    assert bare.returncode == 0, bare.stderr
+    assert lines[-1] == bare.stdout.strip(), "a one-process run imported more of torch.distributed than torch does"

@@ -12,8 +12,8 @@ from tui.widgets.half_block_image import HalfBlockImage
 from tui.widgets.image_panel import ImagePanel
 
 ROOT = Path(__file__).resolve().parents[2]
-SIZE = (120, 40)
-VIEW_KEYS = "1234567"  # overview, classes, class, pairs, recommendations, suspects, compare
+SIZE = (160, 48)  # wide enough for four 32x32 panels at their pixel size
+VIEW_KEYS = "123456789"  # overview, classes, class, pairs, recommendations, suspects, confusion, images, compare
 
 
 def text_of(widget) -> str:
@@ -27,6 +27,11 @@ def shown_panels(app) -> list[tuple[str, str, HalfBlockImage]]:
     view = app.query_one(f"#{app.active_view}-view")
     return [(text_of(s.query_one(".title")), text_of(s.query_one(".subtitle")), s.query_one(HalfBlockImage))
             for s in view.query(ImagePanel) if s.display]
+
+
+def table_rows(table) -> list[list[str]]:
+    """The cells of every row of a VirtualTable, as text."""
+    return [[str(c) for c in table.cells(k)] for k in range(table.count)]
 
 
 def screen_text(widget: HalfBlockImage) -> str:
@@ -45,13 +50,15 @@ async def tour(app, pilot, keys: str = VIEW_KEYS) -> None:
         await pilot.press(key)
         await settle(app, pilot)
         if key == "3":
-            await pilot.press("j", "t", "t", "k", "right_square_bracket", "g", "backspace")
+            await pilot.press("j", "t", "t", "k", "right_square_bracket", "g", "escape")
         elif key == "4":
             await pilot.press("j", "down", "j", "up")
-        elif key == "6":
-            await pilot.press("down", "enter")
+        elif key in "68":
+            await pilot.press("down", "j", "s", "t", "v")
+        elif key == "7":
+            await pilot.press("right", "down", "J", "z", "left", "escape")
         elif key == "2":
-            await pilot.press("s", "r", "slash", "c", "escape")
+            await pilot.press("s", "r", "f", "c", "escape")
         await settle(app, pilot)
     await pilot.press("question_mark")
     await pilot.pause()

@@ -19,7 +19,12 @@ from tui.halfblock import UPPER_HALF
 from tui.screens.help import HelpScreen
 from tui.views import VIEWS, Runs, registered
 from tui.views.compare import CompareView
+from tui.widgets.confusion_grid import ConfusionGrid
 from tui.widgets.half_block_image import HalfBlockImage
+from tui.widgets.link_list import LinkList
+from tui.widgets.virtual_table import VirtualTable
+from engine.figures.examples import class_examples
+from engine.reports.filenames import is_report_name
 
 
 def run(coro) -> None:
@@ -32,7 +37,7 @@ def run(coro) -> None:
 def test_tabs_and_number_keys_follow_the_registry(small_run, later_run, tmp_path):
     from textual.widgets import TabbedContent, TabPane
 
-    assert [v.KEY for v in VIEWS] == list("1234567") and len({v.TAB for v in VIEWS}) == len(VIEWS)
+    assert [v.KEY for v in VIEWS] == list("123456789") and len({v.TAB for v in VIEWS}) == len(VIEWS)
     assert CompareView not in registered(Runs(small_run)) and CompareView in registered(Runs(small_run, small_run))
 
     async def go(app, expected):
@@ -59,16 +64,19 @@ def test_number_keys_reach_every_view(small_run, tmp_path):
     run(go())
 
 
-def test_without_a_second_run_7_says_how_to_compare(small_run, tmp_path):
+def test_without_a_second_run_9_says_how_to_compare(small_run, tmp_path):
     async def go():
         app = GradCamApp(small_run, out_dir=tmp_path)
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("7")
+            await pilot.press("9")
             await pilot.pause()
             assert app.active_view == "overview"
             assert any("gradcam-tui OLD NEW" in str(n.message) for n in app._notifications)
 
     run(go())
+
+
+WIDGETS = (VirtualTable, ConfusionGrid, LinkList)  # the widgets views give the keys to: their keys are the view's
 
 
 def _bound_keys(*classes) -> set[str]:
@@ -81,16 +89,19 @@ def _bound_keys(*classes) -> set[str]:
 
 
 NAMED = {"?": "question_mark", "/": "slash", "]": "right_square_bracket", "[": "left_square_bracket",
-         "→": "right", "←": "left"}
-BUILT_IN = {"tab", "shift+tab", "↑", "↓", "Enter"}  # Textual's own focus and DataTable keys
+         "→": "right", "←": "left", "↑": "up", "↓": "down", "Enter": "enter", "Esc": "escape", "pgup": "pageup",
+         "pgdn": "pagedown", "shift+arrows": "shift+up"}
+BUILT_IN = {"tab", "shift+tab"}  # Textual's own focus keys
 
 
 def test_every_key_in_the_key_list_is_bound_where_it_says():
     rows = keymap(VIEWS)
-    assert rows[0] == ("anywhere", "1 2 3 4 5 6 7", " · ".join(v.TITLE for v in VIEWS))
+    assert rows[0] == ("anywhere", "1 2 3 4 5 6 7 8 9", " · ".join(v.TITLE for v in VIEWS))
     titles = {v.TITLE: v for v in VIEWS}
     for where, keys, _ in rows:
-        bound = _bound_keys(GradCamApp, *([titles[where]] if where in titles else []))
+        bound = _bound_keys(GradCamApp, *([titles[where], *WIDGETS] if where in titles else []))
+        if where in ("Classes", "Compare"):
+            bound |= {"up", "down", "enter"}  # their DataTable's own
         for k in keys.replace("/", " / ").split():
             if k in ("/", "·") and keys != "/":
                 continue
@@ -104,7 +115,8 @@ def test_help_shows_the_keys_of_the_views_of_the_session(small_run, later_run, t
             await pilot.press("question_mark")
             await pilot.pause()
             assert isinstance(app.screen, HelpScreen)
-            shown = app.export_screenshot().replace("&#160;", " ")  # the SVG's spaces
+            shown = app.export_screenshot().replace("&#160;", " ")  # the SVG's spaces: the top of the list
+            shown += " ".join(what for _, _, what in app.screen.rows)  # and the rest, further down
             await pilot.press("escape")
             await pilot.pause()
             assert not isinstance(app.screen, HelpScreen)
@@ -152,8 +164,15 @@ def test_w_writes_the_png_of_the_class_and_of_the_pair_on_screen(small_run, tmp_
     written = asyncio.run(go())
     assert len(written) == 3 and messages == written
     c = least_accurate(small_run)
-    assert written[0].name.startswith(f"class_{c:03d}_") and written[1].name.startswith("confused_pair_1_")
-    assert written[2].name.startswith("class_001_")  # the row highlighted in the Classes table
+    ex = class_examples(small_run.selections, c)[0]
+    target = small_run.class_names[int(small_run.cache.preds[ex.index])]
+    # the example on screen, named for it; the Classes table's highlighted class's page; never a report name
+    assert written[0].name == f"tui_image_{ex.index:05d}_{small_run.class_names[c]}_cam_{target}.png"
+    cp = small_run.metrics.confused_pairs
+    assert written[1].name.startswith("tui_image_") and written[1].name.endswith(
+        f"_{cp['true_name'][0]}_to_{cp['pred_name'][0]}.png")
+    assert written[2].name.startswith("tui_class_001_")  # the row highlighted in the Classes table
+    assert not any(is_report_name(p.name) for p in written)
     for path in written:
         assert path.parent == out and path.suffix == ".png"
         with Image.open(path) as im:
@@ -168,7 +187,8 @@ def test_w_where_there_is_no_figure_says_so_and_writes_nothing(small_run, tmp_pa
             await pilot.press("w")
             await pilot.pause()
             warned = [str(n.message) for n in app._notifications if n.severity == "warning"]
-            assert warned == ["Open a class (2 or 3) or a confused pair (4) to write its PNG."]
+            assert warned == ["Open a class page (2) or an example (3 or 4 or 6 or 8) or a confusion matrix (7) to "
+                              "write its PNG."]
             await app.workers.wait_for_complete()
             assert not app.written
 
@@ -248,13 +268,13 @@ def test_runs_without_superclasses_or_errors_still_work(tmp_path):
     async def go():
         app = GradCamApp(perfect, out_dir=tmp_path)
         async with app.run_test(size=SIZE) as pilot:
-            boxes = " ".join(text_of(w) for w in app.query("#overview-grid Static"))
+            boxes = " ".join(text_of(w) for w in app.query("#overview-grid Static, #overview-grid LinkList"))
             assert "no superclasses" in boxes and "No misclassifications" in boxes
             for key in "23456":
                 await pilot.press(key)
                 await pilot.pause()
             await settle(app, pilot)
-            assert app.query_one("#suspects-table").row_count == len(perfect.suspects)
+            assert app.query_one("#suspects-view #images-table").count == len(perfect.suspects)
             await pilot.press("4", "j", "w")
             await app.workers.wait_for_complete()
             assert "nothing is confused" in text_of(app.query_one("#pair-caption"))

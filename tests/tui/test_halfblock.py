@@ -34,3 +34,31 @@ def test_no_color_rendering_uses_density_glyphs_only():
     assert UPPER_HALF not in text
     assert text.strip()[0] == " " or "@" in text  # dark on the left, full density on the right
     assert all(seg.style is not None for strip in strips for seg in strip)
+
+
+def test_a_32_pixel_picture_is_drawn_at_its_pixel_size_where_it_fits():
+    assert fit(32, 32, 40, 16) == (32, 32)  # 80x24's image box: one pixel per column, two per row
+    assert fit(32, 32, 70, 40) == (64, 64)  # a whole number of cells per pixel, never 1.5x
+    rgb = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    strips = render(rgb, rgb[..., 0] / 255.0, cols=40, rows=16)
+    top = [s for s in strips[0] if s.text.strip()]
+    colours = [s.style.color.triplet for s in top for _ in s.text]
+    assert colours == [tuple(int(v) for v in px) for px in rgb[0]]  # row 0's pixels, one per cell, unchanged
+
+
+def test_on_256_colours_a_smooth_ramp_is_dithered_not_posterised():
+    """tmux's default palette: the mean over a patch keeps the picture's colour (rounding to the nearest
+    palette colour would move a whole band to one level), and only palette colours are sent."""
+    from tui.halfblock import palette_256, palette_rgb
+
+    ramp = np.repeat(np.linspace(95, 135, 64, dtype=np.float32)[None, :], 16, axis=0)  # between two cube levels
+    rgb = np.stack([ramp, np.full_like(ramp, 0), np.full_like(ramp, 255)], axis=-1).astype(np.uint8)
+    numbers = palette_256(rgb)
+    assert numbers.min() >= 16 and numbers.max() <= 255
+    shown = palette_rgb(numbers).astype(np.float32)
+    for lo in range(0, 64, 8):  # every 8-column patch: mean red within 5 of the picture's
+        assert abs(shown[:, lo:lo + 8, 0].mean() - rgb[:, lo:lo + 8, 0].mean()) < 5
+    nearest = np.where(rgb[..., 0] < 115, 95, 135)
+    assert max(abs(nearest[:, lo:lo + 8].mean() - rgb[:, lo:lo + 8, 0].mean()) for lo in range(0, 64, 8)) > 10
+    strips = render(rgb, ramp / 255.0, cols=64, rows=8, colours=256)
+    assert all(seg.style.color.number is not None for strip in strips for seg in strip if seg.text.strip())

@@ -1,4 +1,4 @@
-"""SVG snapshots of every view at 80x24 and 120x40 on the synthetic run (pytest-textual-snapshot).
+"""SVG snapshots of every view at 80x24 and 160x50 on the synthetic run (pytest-textual-snapshot).
 
 Regenerate after an intended change with `pytest tests/tui/test_snapshots.py --snapshot-update`, look at
 the report, and commit the SVGs under tests/tui/__snapshots__/. The Recommendations view is shown with a
@@ -11,7 +11,7 @@ import pytest
 
 from tui.app import GradCamApp
 
-SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
+SIZES = {"80x24": (80, 24), "160x50": (160, 50)}
 VIEWS = {
     "overview": [],
     "classes": ["2"],
@@ -19,6 +19,8 @@ VIEWS = {
     "pairs": ["4"],
     "recommendations": ["5"],
     "suspects": ["6"],
+    "confusion": ["7"],
+    "images": ["8"],
 }
 
 FIXED_RECOMMENDATIONS = """# Recommendations
@@ -65,9 +67,27 @@ def test_class_view_best_example(snap_compare, small_run, tmp_path):
 
 
 def test_suspects_view_with_an_image(snap_compare, small_run, tmp_path):
-    """Enter on the second suspect: the image with the Grad-CAMs of the given and the suggested label."""
+    """The cursor on the second suspect: the image with the Grad-CAMs of the given and the suggested label."""
     app = GradCamApp(small_run, out_dir=tmp_path)
-    assert snap_compare(app, terminal_size=(120, 40), run_before=keys_then_settle(["6"], ["down", "enter"]))
+    assert snap_compare(app, terminal_size=(120, 40), run_before=keys_then_settle(["6"], ["down"]))
+
+
+def test_a_review_in_the_images_view(snap_compare, small_run, tmp_path):
+    """Two verdicts given (label wrong, label right): their marks in the table, the progress below it."""
+    app = GradCamApp(small_run, out_dir=tmp_path)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=keys_then_settle(["8"], ["x"], ["c"]))
+
+
+def test_the_confusion_view_zoomed_into_a_block(snap_compare, small_run, tmp_path):
+    app = GradCamApp(small_run, out_dir=tmp_path)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=keys_then_settle(["7"], ["down", "z"]))
+
+
+def test_the_finder(snap_compare, small_run, tmp_path):
+    """`/` over the Class view, `class_1>class_0` typed: the pair's cell offered first."""
+    app = GradCamApp(small_run, out_dir=tmp_path)
+    assert snap_compare(app, terminal_size=(120, 40),
+                        run_before=keys_then_settle(["3"], ["slash", *"class_1>class_0"]))
 
 
 def test_help(snap_compare, small_run, tmp_path):
@@ -83,6 +103,6 @@ def test_class_view_no_color(snap_compare, small_run, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_compare_view(snap_compare, small_run, later_run, tmp_path, size):
-    """gradcam-tui OLD NEW: the seventh tab, summary and per-class deltas (worst regression first)."""
+    """gradcam-tui OLD NEW: the ninth tab, summary and per-class deltas (worst regression first)."""
     app = GradCamApp(later_run, out_dir=tmp_path, old_run=small_run)
-    assert snap_compare(app, terminal_size=SIZES[size], run_before=keys_then_settle(["7"]))
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=keys_then_settle(["9"]))

@@ -76,22 +76,22 @@ def test_class_view_header_examples_and_target(small_run, tmp_path):
     asyncio.run(go())
 
 
-def test_g_goes_to_the_confused_class_and_backspace_returns(small_run, tmp_path):
+def test_g_goes_to_the_confused_class_and_esc_returns(small_run, tmp_path):
     async def go():
         app = GradCamApp(small_run, out_dir=tmp_path)
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("3")
+            await pilot.pause()
             view = app.query_one(ClassView)
             start = view.class_id
             i = view.example.index
             assert view.example.misclassified
-            await pilot.press("backspace")  # nothing before the first class shown
-            assert view.class_id == start
             await pilot.press("g")
             await pilot.pause()
             assert view.class_id == int(small_run.cache.preds[i]) != start
-            await pilot.press("backspace")
-            assert view.class_id == start
+            await pilot.press("escape")
+            await pilot.pause()
+            assert view.class_id == start and view.example.index == i
             await pilot.press("right_square_bracket")
             assert view.class_id == (start + 1) % small_run.cache.num_classes
             await pilot.press("left_square_bracket", "p")  # worst example of class 1: the top pair 1 -> 0
@@ -101,7 +101,7 @@ def test_g_goes_to_the_confused_class_and_backspace_returns(small_run, tmp_path)
     asyncio.run(go())
 
 
-def test_opening_a_class_first_from_the_table_leaves_nothing_to_go_back_to(small_run, tmp_path):
+def test_esc_walks_back_along_the_history_across_views(small_run, tmp_path):
     async def go():
         app = GradCamApp(small_run, out_dir=tmp_path)
         async with app.run_test(size=SIZE) as pilot:
@@ -109,16 +109,27 @@ def test_opening_a_class_first_from_the_table_leaves_nothing_to_go_back_to(small
             await pilot.pause()
             view = app.query_one(ClassView)
             assert app.active_view == "class" and view.class_id == 2
-            await pilot.press("backspace")
-            assert view.class_id == 2 and view.history == []
-            await pilot.press("2", "down", "enter")  # the Class view was seen: now it remembers
+            await pilot.press("right_square_bracket", "j")  # class 3, its second example
             await pilot.pause()
-            assert view.class_id == 3 and view.history == [2]
+            assert view.class_id == 3 and view.current == 1
+            await pilot.press("escape")  # back to class 2 (as it was: its first example)
+            await pilot.pause()
+            assert app.active_view == "class" and view.class_id == 2 and view.current == 0
+            await pilot.press("escape")  # back to the Classes table, on the row it was on
+            await pilot.pause()
+            assert app.active_view == "classes" and app.query_one("ClassesView").highlighted_class() == 2
+            await pilot.press("escape")  # the overview, where the session started
+            await pilot.pause()
+            assert app.active_view == "overview"
+            await pilot.press("escape")  # nothing further back: it says so and stays
+            await pilot.pause()
+            assert app.active_view == "overview" and any("Nothing to go back to" in str(n.message)
+                                                         for n in app._notifications)
 
     asyncio.run(go())
 
 
-def test_p_on_a_correct_example_or_a_rare_confusion_says_why(small_run, tmp_path):
+def test_p_on_a_correct_example_says_why(small_run, tmp_path):
     async def go():
         app = GradCamApp(small_run, out_dir=tmp_path)
         async with app.run_test(size=SIZE) as pilot:

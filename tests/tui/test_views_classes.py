@@ -21,7 +21,7 @@ def test_classes_filter_as_you_type_sort_and_open(small_run, tmp_path):
             view = app.query_one(ClassesView)
             table = view.table
             assert table.row_count == n
-            await pilot.press("slash", "o", "d")
+            await pilot.press("f", "o", "d")
             await pilot.pause()
             assert table.row_count == 1  # "odd/na me<b>" only
             await pilot.press("backspace", "backspace", "c", "l", "a", "s", "s", "_", "1")

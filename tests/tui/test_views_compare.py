@@ -21,7 +21,7 @@ def test_compare_tab_lists_the_per_class_deltas_and_enter_opens_the_class(small_
     async def go():
         app = GradCamApp(later_run, out_dir=tmp_path, old_run=small_run)
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("7")
+            await pilot.press("9")
             await settle(app, pilot)
             assert app.active_view == "compare"
             view = app.query_one(CompareView)
@@ -63,7 +63,7 @@ def test_compare_view_says_why_when_compare_fails_later(small_cache, tmp_path):
     async def go():
         app = GradCamApp(AnalysedRun(small_cache), out_dir=tmp_path, old_run=AnalysedRun(other_pixels))
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("7")
+            await pilot.press("9")
             await settle(app, pilot)
             assert "different images" in text_of(app.query_one("#compare-status"))
             assert not app.query_one(CompareView).table.display
@@ -77,7 +77,7 @@ def test_the_runs_are_named_by_their_paths(small_run, later_run, tmp_path):
                          old_path=tmp_path / "old.npz")
         async with app.run_test(size=SIZE) as pilot:
             assert app.sub_title == f"{tmp_path / 'old.npz'} → {tmp_path / 'new.npz'}"
-            await pilot.press("7")
+            await pilot.press("9")
             await settle(app, pilot)
             assert text_of(app.query_one("#compare-status")) == f"{tmp_path / 'old.npz'} → {tmp_path / 'new.npz'}"
 

@@ -19,7 +19,7 @@ def test_overview_shows_the_run(small_run, tmp_path):
             m = small_run.metrics
             assert f"Top-1  {pct(m.top1)} ({m.num_correct}/{m.num_images} correct)" in summary
             assert pct(m.top5) in summary and "synthetic" in summary
-            boxes = " ".join(text_of(w) for w in app.query("#overview-grid Static"))
+            boxes = " ".join(text_of(w) for w in app.query("#overview-grid Static, #overview-grid LinkList"))
             assert small_run.class_names[least_accurate(small_run)] in boxes
             cp = m.confused_pairs
             assert f"{cp['true_name'][0]} → {cp['pred_name'][0]}" in boxes

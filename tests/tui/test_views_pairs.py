@@ -8,14 +8,19 @@ import asyncio
 from textual import events
 
 from engine.figures.examples import pair_examples
-from tests.tui.helpers import SIZE, settle, shown_panels, text_of
+import numpy as np
+
+from tests.tui.helpers import SIZE, settle, shown_panels, table_rows, text_of
 from tui.app import GradCamApp
 from tui.views.class_view import ClassView
 from tui.views.pairs import PairsView
 
 
-def test_pairs_view_shows_both_maps_and_their_difference(small_run, tmp_path):
+def test_pairs_view_lists_every_pair_and_shows_both_maps_and_their_difference(make_run, tmp_path):
+    small_run = make_run(num_classes=20, n_per_class=20)
     cp = small_run.metrics.confused_pairs
+    every = int((small_run.metrics.confusion > 0).sum() - (np.diag(small_run.metrics.confusion) > 0).sum())
+    assert every > len(cp)  # more pairs than the reports' top 15
 
     async def go():
         app = GradCamApp(small_run, out_dir=tmp_path)
@@ -23,7 +28,11 @@ def test_pairs_view_shows_both_maps_and_their_difference(small_run, tmp_path):
             await pilot.press("4")
             await settle(app, pilot)
             view = app.query_one(PairsView)
-            assert view.rank == 1
+            assert view.rank == 1 and view.table.count == every
+            rows = table_rows(view.table)
+            assert [r[1:4] for r in rows[:len(cp)]] == [[cp["true_name"][k], cp["pred_name"][k], str(cp["count"][k])]
+                                                      for k in range(len(cp))]  # the top pairs come first
+            assert [int(r[3]) for r in rows] == sorted((int(r[3]) for r in rows), reverse=True)
             assert view.images == pair_examples(small_run.cache, int(cp["true_id"][0]), int(cp["pred_id"][0]))
             shown = shown_panels(app)
             assert [t for t, _, _ in shown] == ["Original", "Grad-CAM (True)", "Grad-CAM (Pred)", "Pred − True"]
@@ -57,7 +66,9 @@ def test_a_burst_of_arrow_keys_ends_on_the_last_pair_and_leaves_the_app_idle(sma
         return real(cache, i, t, p)
 
     monkeypatch.setattr(tui.views.pairs, "pair_example_panels", counted)
-    cp = small_run.metrics.confused_pairs
+    from tui.model import all_pairs
+
+    cp = all_pairs(small_run)
     n = len(cp)
     assert n >= 8
 
@@ -67,14 +78,14 @@ def test_a_burst_of_arrow_keys_ends_on_the_last_pair_and_leaves_the_app_idle(sma
             await pilot.press("4")
             await settle(app, pilot)
             view = app.query_one(PairsView)
-            table = view.query_one("#pairs-table")
+            table = view.table
             built.clear()
             for _ in range(3):  # down to the bottom and back up again, as fast as keys come
                 for key in ["down"] * (n + 2) + ["up"] * 4:  # as a terminal delivers them: no wait between
                     app.post_message(events.Key(key, None))
                 await settle(app, pilot)
                 await settle(app, pilot)
-                assert table.cursor_row == n - 5 and view.rank == n - 4  # where the keys left the cursor
+                assert table.cursor == n - 5 and view.rank == n - 4  # where the keys left the cursor
                 assert not [w for w in app.workers if not w.is_finished]
             t, p = int(cp["true_id"][n - 5]), int(cp["pred_id"][n - 5])
             assert built[-1] == (t, p)  # the figure on show is the last pair's
@@ -94,7 +105,7 @@ def test_opening_a_pair_from_elsewhere_moves_the_cursor_to_it(small_run, tmp_pat
             await settle(app, pilot)
             view = app.query_one(PairsView)
             assert app.active_view == "pairs" and view.rank == 3
-            assert view.query_one("#pairs-table").cursor_row == 2
+            assert view.table.cursor == 2
             assert text_of(view.query_one("#pair-caption")).startswith("#3 ")
 
     asyncio.run(go())

@@ -10,6 +10,8 @@ from tui.views.base import Runs, View
 from tui.views.class_view import ClassView
 from tui.views.classes import ClassesView
 from tui.views.compare import CompareView
+from tui.views.confusion import ConfusionView
+from tui.views.images import ImagesView
 from tui.views.overview import OverviewView
 from tui.views.pairs import PairsView
 from tui.views.recommendations import RecommendationsView
@@ -22,6 +24,8 @@ VIEWS: tuple[type[View], ...] = (
     PairsView,
     RecommendationsView,
     SuspectsView,
+    ConfusionView,
+    ImagesView,
     CompareView,
 )
 

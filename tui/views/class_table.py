@@ -90,6 +90,14 @@ class SortableClassTable(View):
     def focus_primary(self) -> None:
         self.table.focus()
 
+    def location(self):
+        return self.highlighted_class() if self.is_mounted else None
+
+    def restore(self, location) -> None:
+        table = self.table
+        if location is not None and str(location) in table.rows:
+            table.move_cursor(row=table.get_row_index(str(location)), animate=False)
+
     def watch_sort_column(self) -> None:
         self.refill()
 

@@ -17,8 +17,9 @@ from textual.reactive import var
 
 from engine.figures.examples import Example, class_examples, target_role
 from engine.figures.panels import class_example_panels
-from tui.figures import Drawing, Figure
-from tui.messages import OpenClass, OpenPair
+from tui.figures import Drawing, Figure, class_page, example_figure
+from tui.messages import OpenClass, OpenPair, OpenSlice, WriteFigure
+from tui.slices import CLASS, PREDICTED, SliceSpec
 from tui.model import (
     class_header,
     confused_with,
@@ -50,14 +51,18 @@ class ClassView(View, can_focus=True):
 
     KEY, TAB, TITLE = "3", "class", "Class"
     OPENS = (OpenClass,)
-    WRITES = "class"
+    WRITES = "example"
+    KEYS = (("j/k", "example"), ("t", "target"), ("g", "confused class"), ("] [", "class"), ("i", "all images"),
+            ("v", "panels"))
     HELP = [
-        ("j k  → ←", "next · previous example"),
+        ("j k  → ←", "next · previous example (the worst 5, then the best 3)"),
         ("t", "Grad-CAM target: predicted → other top-k → true class"),
         ("g", "go to the class this example was confused with"),
-        ("p", "open this mistake's confused pair (when it is a top pair)"),
+        ("p", "open this mistake's confused pair"),
+        ("i  I", "list every image of the class · every image predicted as it (Images view)"),
         ("] [", "next · previous class"),
-        ("backspace", "back to the previous class"),
+        ("W", "write the class's page (worst and best examples) as a PNG"),
+        ("v", "the next panels, where not all fit at their pixel size"),
     ]
 
     DEFAULT_CSS = """
@@ -88,7 +93,10 @@ class ClassView(View, can_focus=True):
         Binding("p", "open_pair", "Open pair", show=False),
         Binding("right_square_bracket", "next_class(1)", "Next class"),
         Binding("left_square_bracket", "next_class(-1)", "Prev class", show=False),
-        Binding("backspace", "back", "Back", show=False),
+        Binding("i", "all_images", "All images", show=False),
+        Binding("I", "predicted_as", "Predicted as", show=False),
+        Binding("W", "write_page", "Write page", show=False),
+        Binding("v", "more_panels", "More panels", show=False),
     ]
 
     place: var[Place | None] = var(None, init=False)
@@ -100,7 +108,6 @@ class ClassView(View, can_focus=True):
 
     def __init__(self, runs: Runs, **kwargs) -> None:
         super().__init__(runs, **kwargs)
-        self.history: list[int] = []  # classes shown before, for backspace
         self.seen = False  # whether the tab has been shown: a class nobody saw is not worth going back to
         self.go_to(least_accurate(self.run), remember=False)
 
@@ -108,7 +115,7 @@ class ClassView(View, can_focus=True):
         yield Caption(id="class-header").data_bind(text=ClassView.header)
         yield ExampleStrip().data_bind(ClassView.examples, ClassView.current)
         yield Caption(id="example-caption").data_bind(text=ClassView.caption)
-        yield JetLegend()
+        yield JetLegend(layer=self.run.cache.meta.get("target_layer"))
         yield ExampleFigure().data_bind(ClassView.drawing)
 
     # --- state ---------------------------------------------------------------------------------------
@@ -125,10 +132,10 @@ class ClassView(View, can_focus=True):
     def example(self) -> Example | None:
         return self.examples[self.current] if self.examples else None
 
-    def go_to(self, class_id: int, remember: bool = True) -> None:
-        """Show class `class_id` from its first example (remembered for backspace unless told not to)."""
+    def go_to(self, class_id: int, remember: bool = False) -> None:
+        """Show class `class_id` from its first example; `remember`: Esc comes back to where it was."""
         if remember and self.seen and class_id != self.class_id:
-            self.history.append(self.class_id)
+            self.remember()
         examples = class_examples(self.run.selections, class_id)
         target = default_target(self.run, examples[0].index) if examples else -1
         self.place = Place(class_id, 0, target)
@@ -160,8 +167,27 @@ class ClassView(View, can_focus=True):
     def open(self, message: OpenClass) -> None:
         self.go_to(message.class_id)
 
-    def figure(self) -> Figure:
-        return Figure("class", self.class_id)
+    def location(self) -> Place | None:
+        return self.place
+
+    def restore(self, location: Place | None) -> None:
+        if isinstance(location, Place):
+            self.place = location
+
+    def figure(self) -> Figure | None:
+        ex, place = self.example, self.place
+        if ex is None:
+            return None
+        i, target, c = ex.index, place.target, place.class_id
+        title = f"{ex.group.title()} {ex.position} · {ex.kind_name}"
+
+        def words(run) -> tuple[str, list[str], list[str]]:
+            names = run.class_names
+            role = target_role(run.cache, i, target)
+            return (example_caption(run, i), [f"Class {c}: {names[c]} · {title} · Grad-CAM target {names[target]} "
+                                             f"({role})"], [names[c], "cam", names[target]])
+
+        return example_figure(f"example (image {i})", ("class", i, target), class_example_panels, (i, target), words)
 
     # --- keys ----------------------------------------------------------------------------------------
 
@@ -184,22 +210,28 @@ class ClassView(View, can_focus=True):
             self.post_message(OpenClass(other))
 
     def action_open_pair(self) -> None:
-        """Show this mistake's (true -> predicted) pair in the Pairs view, if it is one of the top pairs."""
+        """Show this mistake's (true -> predicted) pair in the Pairs view."""
         ex = self.example
         if ex is None or not ex.misclassified:
             self.notify("This example is classified correctly: it belongs to no confused pair.", severity="warning")
             return
         cache = self.run.cache
         rank = pair_rank(self.run, int(cache.labels[ex.index]), int(cache.preds[ex.index]))
-        if rank is None:
-            self.notify(f"This confusion is not among the top {len(self.run.metrics.confused_pairs)} pairs.",
-                        severity="warning")
+        if rank is None:  # cannot be: a misclassified image makes its pair
             return
         self.post_message(OpenPair(rank))
 
     def action_next_class(self, delta: int) -> None:
-        self.go_to((self.class_id + delta) % self.run.cache.num_classes)
+        self.go_to((self.class_id + delta) % self.run.cache.num_classes, remember=True)
 
-    def action_back(self) -> None:
-        if self.history:
-            self.go_to(self.history.pop(), remember=False)
+    def action_all_images(self) -> None:
+        self.post_message(OpenSlice(SliceSpec(CLASS, self.class_id), self.example.index if self.example else None))
+
+    def action_predicted_as(self) -> None:
+        self.post_message(OpenSlice(SliceSpec(PREDICTED, self.class_id)))
+
+    def action_write_page(self) -> None:
+        self.post_message(WriteFigure(class_page(self.class_id)))
+
+    def action_more_panels(self) -> None:
+        self.query_one(ExampleFigure).next_page()

@@ -10,13 +10,16 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.reactive import var
 from textual.widgets import Input
 
 from engine.analysis.analysed_run import AnalysedRun
 from engine.figures.numbers import pct
-from tui.figures import Figure
+from tui.figures import Figure, class_page
+from tui.messages import OpenSlice, WriteFigure
+from tui.slices import CLASS, SliceSpec
 from tui.views.base import Runs
 from tui.views.class_table import SortableClassTable
 
@@ -45,11 +48,14 @@ class ClassesView(SortableClassTable):
     """Filter box, table, and a status line saying how it is sorted and how many classes match."""
 
     KEY, TAB, TITLE = "2", "classes", "Classes"
-    WRITES = "class"
+    WRITES = "class page"
+    KEYS = (("↑↓", "class"), ("Enter", "open"), ("i", "its images"), ("f", "filter"), ("s r", "sort"))
     HELP = [
-        ("/", "filter by name as you type (Enter: to the table, Esc: clear)"),
+        ("f", "filter by name as you type (Enter: to the table, Esc: clear)"),
         ("s  r", "cycle the sort column · reverse it (or click a header)"),
         ("↑ ↓  Enter", "move · open the class"),
+        ("i", "list every image of the highlighted class (Images view)"),
+        ("W", "write the highlighted class's page as a PNG"),
     ]
     COLUMNS = COLUMNS
     TABLE_ID = "classes-table"
@@ -77,8 +83,10 @@ class ClassesView(SortableClassTable):
     """
 
     BINDINGS = [
-        Binding("slash", "filter", "Filter"),
+        Binding("f", "filter", "Filter", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("i", "all_images", "All images", show=False),
+        Binding("W", "write_page", "Write page", show=False),
     ]
 
     filter_text: var[str] = var("", init=False)
@@ -88,7 +96,7 @@ class ClassesView(SortableClassTable):
         self.frame = classes_frame(self.run)
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="/ filter classes by name", id="classes-filter")
+        yield Input(placeholder="f: filter classes by name", id="classes-filter")
         yield self.make_table()
         yield self.make_status()
 
@@ -97,7 +105,7 @@ class ClassesView(SortableClassTable):
 
     def figure(self) -> Figure | None:
         c = self.highlighted_class()
-        return None if c is None else Figure("class", c)
+        return None if c is None else class_page(c)
 
     def visible_frame(self) -> pd.DataFrame:
         df = self.frame
@@ -114,7 +122,7 @@ class ClassesView(SortableClassTable):
         if self.filter_text:
             text += f" matching “{self.filter_text}”"
         # Text: a typed filter is never parsed as markup
-        return Text(f"{text} · sorted by {COLUMNS[self.sort_column][0]} {arrow} · s sort · r reverse · / filter · Enter open")
+        return Text(f"{text} · sorted by {COLUMNS[self.sort_column][0]} {arrow} · s sort · r reverse · f filter · Enter open")
 
     def watch_filter_text(self) -> None:
         self.refill()
@@ -123,8 +131,22 @@ class ClassesView(SortableClassTable):
         self.query_one(Input).focus()
 
     def action_clear_filter(self) -> None:
-        self.query_one(Input).value = ""
+        """Esc: clear the filter (from the box or the table); with no filter, Esc is the app's (back)."""
+        box = self.query_one(Input)
+        if not box.value and not box.has_focus:
+            raise SkipAction()
+        box.value = ""
         self.table.focus()
+
+    def action_all_images(self) -> None:
+        c = self.highlighted_class()
+        if c is not None:
+            self.post_message(OpenSlice(SliceSpec(CLASS, c)))
+
+    def action_write_page(self) -> None:
+        c = self.highlighted_class()
+        if c is not None:
+            self.post_message(WriteFigure(class_page(c)))
 
     @on(Input.Changed)
     def _filter_changed(self, event: Input.Changed) -> None:

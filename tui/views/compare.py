@@ -66,7 +66,7 @@ def summary_lines(summary: dict, old_name: str, new_name: str) -> list[str]:
 class CompareView(SortableClassTable):
     """Summary on top, the per-class delta table below, a status line saying how it is sorted."""
 
-    KEY, TAB, TITLE = "7", "compare", "Compare"
+    KEY, TAB, TITLE = "9", "compare", "Compare"
     HELP = [
         ("s  r", "cycle the sort column · reverse it (or click a header)"),
         ("↑ ↓  Enter", "move · open the class in the Class view of the new run"),

@@ -1,6 +1,7 @@
 """Overview: what was run, how well it did, and where to look first (worst classes, top confusions,
-the spread of per-class accuracy, superclasses). Everything is a few aligned texts over the metrics' numpy
-columns: the first screen never waits for pandas to import."""
+the spread of per-class accuracy, superclasses). Every row that names a class, a pair or a superclass opens
+it (Enter). Everything is a few aligned texts over the metrics' numpy columns: the first screen never waits
+for pandas to import."""
 
 from __future__ import annotations
 
@@ -8,14 +9,19 @@ from typing import Any
 
 import numpy as np
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Static
 
 from engine.analysis.analysed_run import AnalysedRun
 from engine.figures.numbers import pct
+from tui.messages import OpenClass, OpenConfusion, OpenPair
 from tui.views.base import View
 from tui.widgets.accuracy_histogram import AccuracyHistogram
+from tui.widgets.link_list import LinkList
 
 WORST_SHOWN = 10
 PAIRS_SHOWN = 10
@@ -50,8 +56,11 @@ def summary_text(run: AnalysedRun) -> Text:
         + "\n"
     )
     text.append("CAM    ", style="bold")
+    grid = (m.get("target_layer_map") or {}).get("grid") if isinstance(m.get("target_layer_map"), dict) else None
+    where = (f" ({grid[0]}x{grid[1]} {_get(m, 'target_layer_map', 'layout')}, {_get(m, 'cam_path')})"
+             if isinstance(grid, list) and len(grid) == 2 else "")  # the map's grid, layout and CAM path
     text.append(
-        f"{_get(m, 'cam_method')} at {_get(m, 'target_layer')} · device {_get(m, 'device')} · "
+        f"{_get(m, 'cam_method')} at {_get(m, 'target_layer')}{where} · device {_get(m, 'device')} · "
         f"tool {_get(m, 'tool_version')}\n"
     )
     text.append("Top-1  ", style="bold")
@@ -64,22 +73,23 @@ def summary_text(run: AnalysedRun) -> Text:
     return text
 
 
-def columns_text(headers: list[str], rows: list[list[str]], right: tuple[int, ...] = ()) -> Text:
-    """A plain aligned table as one Text: far cheaper for Textual to measure and paint than a rich Table,
-    and identical in every terminal. `right` lists right-aligned columns."""
+Table = tuple[Text, list[Text], list[Message | None]]  # header, lines, what each line opens
+
+
+def columns_lines(headers: list[str], rows: list[list[str]], right: tuple[int, ...] = ()) -> tuple[Text, list[Text]]:
+    """A plain aligned table: its header and one Text per row (far cheaper for Textual to measure and paint
+    than a rich Table, and identical in every terminal). `right` lists right-aligned columns."""
     widths = [max([len(h)] + [len(r[k]) for r in rows]) for k, h in enumerate(headers)]
 
     def line(cells: list[str]) -> str:
         padded = (c.rjust(w) if k in right else c.ljust(w) for k, (c, w) in enumerate(zip(cells, widths)))
         return "  ".join(padded).rstrip()
 
-    text = Text(line(headers), style="bold")
-    for r in rows:
-        text.append("\n" + line(r))
-    return text
+    return Text(line(headers), style="bold"), [Text(line(r)) for r in rows]
 
 
-def worst_classes_table(run: AnalysedRun) -> Text:
+def worst_classes_table(run: AnalysedRun) -> Table:
+    """The worst classes; each row opens its class."""
     pc = run.metrics.per_class
     order = np.lexsort((pc["class_id"], pc["accuracy"]))[:WORST_SHOWN]  # accuracy ascending, NaN last
     rows = [
@@ -91,13 +101,16 @@ def worst_classes_table(run: AnalysedRun) -> Text:
         ]
         for k in order
     ]
-    return columns_text(["id", "class", "acc", "most often read as"], rows, right=(0, 2))
+    header, lines = columns_lines(["id", "class", "acc", "most often read as"], rows, right=(0, 2))
+    return header, lines, [OpenClass(int(pc["class_id"][k])) for k in order]
 
 
-def confused_pairs_table(run: AnalysedRun) -> Text:
+def confused_pairs_table(run: AnalysedRun) -> Table:
+    """The top pairs; each row opens its pair."""
     cp = run.metrics.confused_pairs
     if not len(cp):
-        return Text("No misclassifications.")
+        return Text(""), [Text("No misclassifications.")], [None]
+    shown = range(min(PAIRS_SHOWN, len(cp)))
     rows = [
         [
             str(cp["rank"][k]),
@@ -105,15 +118,18 @@ def confused_pairs_table(run: AnalysedRun) -> Text:
             str(cp["count"][k]),
             pct(cp["mean_confidence"][k]),
         ]
-        for k in range(min(PAIRS_SHOWN, len(cp)))
+        for k in shown
     ]
-    return columns_text(["#", "true → predicted", "n", "conf"], rows, right=(0, 2, 3))
+    header, lines = columns_lines(["#", "true → predicted", "n", "conf"], rows, right=(0, 2, 3))
+    return header, lines, [OpenPair(int(cp["rank"][k])) for k in shown]
 
 
-def superclass_table(run: AnalysedRun) -> Text:
+def superclass_table(run: AnalysedRun) -> Table:
+    """The superclasses, worst first; each row opens its block of the confusion matrix."""
     sc = run.metrics.superclass
     if sc is None:
-        return Text("This cache has no superclasses.")
+        return Text(""), [Text("This cache has no superclasses.")], [None]
+    order = np.lexsort((sc["superclass_id"], sc["accuracy"]))
     rows = [
         [
             str(sc["superclass"][k]),
@@ -122,15 +138,24 @@ def superclass_table(run: AnalysedRun) -> Text:
             str(sc["errors"][k]),
             str(sc["errors_within_superclass"][k]),
         ]
-        for k in np.lexsort((sc["superclass_id"], sc["accuracy"]))
+        for k in order
     ]
-    return columns_text(["superclass", "acc", "super acc", "errors", "inside"], rows, right=(1, 2, 3, 4))
+    header, lines = columns_lines(["superclass", "acc", "super acc", "errors", "inside"], rows, right=(1, 2, 3, 4))
+    c2s = run.cache.class_to_superclass
+    first = {int(s): int(np.nonzero(c2s == s)[0][0]) for s in np.unique(c2s)}
+    return header, lines, [OpenConfusion(first.get(int(sc["superclass_id"][k]), -1), first.get(
+        int(sc["superclass_id"][k]), -1), zoom=True) for k in order]
 
 
 class OverviewView(View):
     """Summary lines, then four boxes in a grid (two columns on wide terminals), scrolling as one."""
 
     KEY, TAB, TITLE = "1", "overview", "Overview"
+    KEYS = (("↑↓", "row"), ("tab", "next box"), ("Enter", "open"))
+    HELP = [
+        ("↑ ↓  tab", "move through the rows of the boxes · to the next box"),
+        ("Enter", "open what the row names: the class, the pair, the superclass's block of the confusion matrix"),
+    ]
 
     DEFAULT_CSS = """
     OverviewView #overview-grid {
@@ -153,21 +178,33 @@ class OverviewView(View):
 
     def compose(self) -> ComposeResult:
         run = self.run
-        with VerticalScroll(id="overview-scroll"):
+        with VerticalScroll(id="overview-scroll", can_focus=False):
             yield Static(summary_text(run), id="summary")
             with Grid(id="overview-grid"):
-                yield self._box(f"{WORST_SHOWN} worst classes", Static(worst_classes_table(run)))
-                yield self._box(
-                    "Most confused pairs (* same superclass)", Static(confused_pairs_table(run)), id="box-pairs"
-                )
+                yield self._box(f"{WORST_SHOWN} worst classes (Enter: open)", self._links(worst_classes_table(run),
+                                                                                          "worst-links"))
+                yield self._box("Most confused pairs (* same superclass)",
+                                self._links(confused_pairs_table(run), "pairs-links"), id="box-pairs")
                 yield self._box("Per-class accuracy", AccuracyHistogram(run.metrics.per_class["accuracy"]))
-                yield self._box("Superclasses (worst first)", Static(superclass_table(run)))
-
-    def focus_primary(self) -> None:
-        self.query_one("#overview-scroll").focus()
+                yield self._box("Superclasses (worst first; Enter: its block)",
+                                self._links(superclass_table(run), "superclass-links"))
 
     @staticmethod
-    def _box(title: str, body: Static, id: str | None = None) -> Vertical:
+    def _links(table: Table, id: str) -> LinkList:
+        header, lines, messages = table
+        return LinkList(lines, messages, header=header if header.plain else None, id=id)
+
+    def focus_primary(self) -> None:
+        if not isinstance(self.screen.focused, LinkList) or self not in self.screen.focused.ancestors:
+            self.query_one(LinkList).focus()
+
+    @on(LinkList.Opened)
+    def _opened(self, event: LinkList.Opened) -> None:
+        event.stop()
+        self.post_message(event.message)
+
+    @staticmethod
+    def _box(title: str, body: Widget, id: str | None = None) -> Vertical:
         box = Vertical(body, classes="box", id=id)
         box.border_title = title
         return box

@@ -1,35 +1,41 @@
-"""Confused pairs: the top (true -> predicted) pairs; the highlighted pair's images with both Grad-CAMs
-and their difference, most confident mistakes first.
+"""Confused pairs: every (true -> predicted) pair the run has, most frequent first (the reports' top 15 are
+its first 15 rows); the highlighted pair's images with both Grad-CAMs and their difference, most
+confident mistakes first.
 
-The table's cursor is the one source of the pair on show: moving it (arrow keys, a click, or open() for a
-pair asked for elsewhere) highlights a row, and the highlight sets `place`; nothing sets the cursor from
-`place`. So a burst of arrow keys is a burst of highlights, of which only the one matching the cursor when
-it is handled does any work, and the handler and the cursor never set each other off.
+The table's cursor is the one source of the pair on show: moving it (keys, a click, or open() for a pair
+asked for elsewhere) posts a highlight, and the highlight sets `place`; nothing sets the cursor from
+`place`. A highlight that no longer matches the cursor when it is handled is dropped, so a burst of arrow
+keys does the work of its last key, and the handler and the cursor never set each other off. The table
+draws only the rows on screen (tui.widgets.virtual_table): 1,500 pairs open as fast as 15.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Hashable
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.reactive import var
-from textual.widgets import DataTable
 
 from engine.figures.examples import pair_examples
 from engine.figures.numbers import pct
 from engine.figures.panels import pair_example_panels
-from tui.figures import Drawing, Figure
-from tui.messages import OpenClass, OpenPair
-from tui.model import example_caption
+from tui.figures import Drawing, Figure, example_figure
+from tui.messages import OpenClass, OpenPair, OpenSlice
+from tui.model import all_pairs, example_caption
+from tui.slices import CELL, SliceSpec
 from tui.views.base import Runs, View
 from tui.widgets.caption import Caption
 from tui.widgets.example_figure import ExampleFigure
 from tui.widgets.jet_legend import JetLegend
+from tui.widgets.virtual_table import Column, VirtualTable
 
 NOTHING_CONFUSED = "No misclassifications: nothing is confused."
+COLUMNS = [Column("#", 5, right=True), Column("true", 0), Column("predicted", 0), Column("n", 5, right=True),
+           Column("% of true", 9, right=True), Column("conf", 6, right=True), Column("same sc", 7)]
 
 
 @dataclass(frozen=True)
@@ -45,15 +51,18 @@ class PairsView(View):
 
     KEY, TAB, TITLE = "4", "pairs", "Pairs"
     OPENS = (OpenPair,)
-    WRITES = "confused pair"
+    WRITES = "example"
+    KEYS = (("↑↓", "pair"), ("j/k", "example"), ("Enter", "all its images"), ("g G", "classes"), ("v", "panels"))
     HELP = [
-        ("↑ ↓", "choose a pair"),
+        ("↑ ↓  pgup pgdn", "choose a pair (every pair of the run, most frequent first)"),
         ("j k", "next · previous example of the pair"),
+        ("Enter", "list all the pair's images in the Images view"),
         ("g  G", "open the true · predicted class"),
+        ("v", "the next panels, where not all fit at their pixel size"),
     ]
 
     DEFAULT_CSS = """
-    PairsView > DataTable {
+    PairsView > VirtualTable {
         height: 1fr;
         max-height: 17;
         min-height: 4;
@@ -71,10 +80,11 @@ class PairsView(View):
     """
 
     BINDINGS = [
-        Binding("j", "step(1)", "Next example"),
-        Binding("k", "step(-1)", "Prev example"),
-        Binding("g", "open_true", "Open true class"),
-        Binding("G", "open_pred", "Open predicted class"),
+        Binding("j", "step(1)", "Next example", show=False),
+        Binding("k", "step(-1)", "Prev example", show=False),
+        Binding("g", "open_true", "Open true class", show=False),
+        Binding("G", "open_pred", "Open predicted class", show=False),
+        Binding("v", "more_panels", "More panels", show=False),
     ]
 
     place: var[Place | None] = var(None, init=False)
@@ -84,23 +94,27 @@ class PairsView(View):
 
     def __init__(self, runs: Runs, **kwargs) -> None:
         super().__init__(runs, **kwargs)
-        self.pairs = self.run.metrics.confused_pairs
+        self.pairs = all_pairs(self.run)
         self.place = Place(1 if len(self.pairs) else 0)
 
     def compose(self) -> ComposeResult:
-        table: DataTable = DataTable(id="pairs-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns("#", "true", "predicted", "n", "% of true", "conf", "same sc")
-        cp = self.pairs
-        for k in range(len(cp)):
-            table.add_row(  # names as Text: a class named '[/]' is a name, not markup
-                str(cp["rank"][k]), Text(str(cp["true_name"][k])), Text(str(cp["pred_name"][k])), str(cp["count"][k]),
-                pct(cp["share_of_true"][k]), pct(cp["mean_confidence"][k]), "yes" if cp["same_superclass"][k] else "",
-                key=str(cp["rank"][k]),
-            )
-        yield table
+        yield VirtualTable(COLUMNS, vi_keys=False, id="pairs-table")
         yield Caption(id="pair-caption").data_bind(text=PairsView.caption)
-        yield JetLegend()
+        yield JetLegend(layer=self.run.cache.meta.get("target_layer"))
         yield ExampleFigure().data_bind(PairsView.drawing)
+
+    def on_mount(self) -> None:
+        self.table.set_rows(len(self.pairs), self._cells, self.rank - 1 if self.rank else 0)
+
+    @property
+    def table(self) -> VirtualTable:
+        return self.query_one(VirtualTable)
+
+    def _cells(self, row: int) -> list[str | Text]:
+        cp = self.pairs
+        return [str(cp["rank"][row]), Text(str(cp["true_name"][row])), Text(str(cp["pred_name"][row])),
+                str(cp["count"][row]), pct(cp["share_of_true"][row]), pct(cp["mean_confidence"][row]),
+                "yes" if cp["same_superclass"][row] else ""]
 
     # --- state ---------------------------------------------------------------------------------------
 
@@ -132,27 +146,53 @@ class PairsView(View):
         self.caption = text
         self.drawing = Drawing(("pair", i, t, p), pair_example_panels, (self.run.cache, i, t, p))
 
-    @on(DataTable.RowHighlighted)
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+    @on(VirtualTable.Highlighted)
+    def _highlighted(self, event: VirtualTable.Highlighted) -> None:
         event.stop()
-        if event.cursor_row != event.data_table.cursor_row:  # stale: the cursor has moved on since
+        if event.stale or not len(self.pairs):  # stale: the cursor has moved on since
             return
-        if event.row_key.value is not None and int(event.row_key.value) != self.rank:
-            self.place = Place(int(event.row_key.value))
+        if event.row + 1 != self.rank:
+            self.place = Place(event.row + 1)
+
+    @on(VirtualTable.Selected)
+    def _selected(self, event: VirtualTable.Selected) -> None:
+        event.stop()
+        if self.rank:
+            t, p, _, _ = self._pair(self.rank)
+            i = self.images[self.current] if self.images else None
+            self.post_message(OpenSlice(SliceSpec(CELL, t, p), i))
 
     # --- the protocol --------------------------------------------------------------------------------
 
     def open(self, message: OpenPair) -> None:
         """Move the cursor to pair `message.rank`; its highlight shows the pair."""
         if len(self.pairs):
-            row = max(1, min(message.rank, len(self.pairs))) - 1
-            self.query_one(DataTable).move_cursor(row=row, animate=False)
+            self.table.cursor = max(1, min(message.rank, len(self.pairs))) - 1
 
     def focus_primary(self) -> None:
-        self.query_one(DataTable).focus()
+        self.table.focus()
+
+    def location(self) -> Hashable:
+        return self.place
+
+    def restore(self, location: Hashable) -> None:
+        if isinstance(location, Place) and location.rank:
+            self.table.cursor = location.rank - 1
+            self.place = location
 
     def figure(self) -> Figure | None:
-        return Figure("pair", self.rank) if self.rank else None
+        if not self.rank or not self.images:
+            return None
+        i = self.images[self.current]
+        t, p, _, _ = self._pair(self.rank)
+        rank = self.rank
+
+        def words(run) -> tuple[str, list[str], list[str]]:
+            names = run.class_names
+            return (example_caption(run, i), [f"Confused pair #{rank}: {names[t]} → {names[p]}"],
+                    [names[t], "to", names[p]])
+
+        return example_figure(f"example (image {i})", ("pair", i, t, p), pair_example_panels, (i, t, p), words)
 
     # --- keys ----------------------------------------------------------------------------------------
 
@@ -167,3 +207,6 @@ class PairsView(View):
     def action_open_pred(self) -> None:
         if self.rank:
             self.post_message(OpenClass(self._pair(self.rank)[1]))
+
+    def action_more_panels(self) -> None:
+        self.query_one(ExampleFigure).next_page()

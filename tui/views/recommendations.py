@@ -1,4 +1,6 @@
-"""Recommendations: engine.reports.recommendations' Markdown, rendered by Textual's Markdown widget.
+"""Recommendations: engine.reports.recommendations' Markdown, rendered by Textual's Markdown widget, after
+the places its evidence names (tui.evidence): each line opens a slice, a pair's images, a class or a
+superclass's block of the confusion matrix.
 
 Built in a thread the first time the tab is shown (it is the one view nobody needs at start-up: the rules
 read the calibration, attention and label suspects); both it and the Markdown widget (markdown-it, ~0.1 s of
@@ -7,19 +9,23 @@ imports) are imported only then.
 
 from __future__ import annotations
 
-from textual import work
+from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.reactive import var
 from textual.widgets import Static
 
 from tui.views.base import View
+from tui.widgets.link_list import LinkList
 
 
 class RecommendationsView(View):
-    """A scrollable Markdown document, filled the first time the tab is shown."""
+    """The evidence's links, then a scrollable Markdown document, filled the first time the tab is shown."""
 
     KEY, TAB, TITLE = "5", "recommendations", "Recommendations"
+    KEYS = (("↑↓", "link"), ("Enter", "open the evidence"), ("pgup pgdn", "scroll"))
+    HELP = [("↑ ↓  Enter", "choose · open what a recommendation's evidence names (its images, pairs, classes)")]
 
     DEFAULT_CSS = """
     RecommendationsView Markdown {
@@ -28,6 +34,9 @@ class RecommendationsView(View):
     RecommendationsView #recommendations-wait {
         padding: 1 2;
         color: $text-muted;
+    }
+    RecommendationsView LinkList {
+        margin: 1 2 0 2;
     }
     """
 
@@ -39,7 +48,8 @@ class RecommendationsView(View):
             yield Static("Computing recommendations…", id="recommendations-wait")
 
     def focus_primary(self) -> None:
-        self.query_one("#recommendations-scroll").focus()
+        links = self.query(LinkList)
+        (links.first() if links else self.query_one("#recommendations-scroll")).focus()
 
     def activate(self) -> None:
         if not self.asked:
@@ -50,16 +60,35 @@ class RecommendationsView(View):
     def _build(self) -> None:
         from engine.console import visible
         from engine.reports import recommendations as words
+        from tui.evidence import evidence_links
 
         try:
             text = words.recommendations_markdown(self.run)
+            links = evidence_links(self.run)
         except Exception as exc:  # a bug there must not take the browser down
             why = words.md_escape(visible(f"Could not be computed: {type(exc).__name__}: {exc}"))
-            text = f"# Recommendations\n\n*{why}*"
-        self.app.call_from_thread(setattr, self, "markdown_text", text)
+            text, links = f"# Recommendations\n\n*{why}*", []
+        self.app.call_from_thread(self._built, text, links)
+
+    def _built(self, text: str, links) -> None:
+        self.links = links
+        self.markdown_text = text
 
     def watch_markdown_text(self, text: str) -> None:
         from textual.widgets import Markdown
 
         self.query_one("#recommendations-wait").remove()
-        self.query_one("#recommendations-scroll").mount(Markdown(text, id="recommendations-md"))
+        scroll = self.query_one("#recommendations-scroll")
+        links = getattr(self, "links", [])
+        if links:
+            lines = [Text(f"{link.number}. ", style="bold") + Text(link.label) for link in links]
+            header = Text("Open the evidence (Enter):", style="bold")
+            scroll.mount(LinkList(lines, [link.message for link in links], header=header, id="evidence-links"))
+        scroll.mount(Markdown(text, id="recommendations-md"))
+        if self.shown:
+            self.focus_primary()
+
+    @on(LinkList.Opened)
+    def _opened(self, event: LinkList.Opened) -> None:
+        event.stop()
+        self.post_message(event.message)

@@ -1,6 +1,6 @@
 """A widget that draws one Panel with half blocks, fitted to whatever size the layout gives it.
 
-Rendering goes through the line API with the strips cached per (panel, size, colour mode), so scrolling and
+Rendering goes through the line API with the strips cached per (panel, size, colour mode, palette), so scrolling and
 repaints cost nothing and a new panel costs one resample (a few milliseconds for a 32x32 picture).
 """
 
@@ -42,14 +42,15 @@ class HalfBlockImage(Widget):
 
     def _render_all(self) -> list[Strip]:
         w, h = self.size
-        key = (w, h, self.app.no_color)
+        colours = 256 if self.app.console.color_system == "256" else 1 << 24
+        key = (w, h, self.app.no_color, colours)
         if self._key != key or self._strips is None:
             self._key = key
             pad = self.rich_style
             strips = None
             p = self.panel
             if p is not None and p.rgb is not None and p.mono is not None and w > 0 and h > 0:
-                strips = render(p.rgb, p.mono, w, h, color=not self.app.no_color, pad=pad)
+                strips = render(p.rgb, p.mono, w, h, color=not self.app.no_color, pad=pad, colours=colours)
             if strips is None:
                 note = "" if p is None else p.note if p.rgb is None else "(enlarge)"
                 blank = Strip([Segment(" " * w, pad)], w)

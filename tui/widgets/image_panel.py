@@ -42,8 +42,10 @@ class ImagePanel(Vertical):
         yield Label("", classes="subtitle", markup=False)
         yield HalfBlockImage()
 
-    def show(self, panel: Panel | None) -> None:
+    def show(self, panel: Panel | None, more: bool = False) -> None:
+        """Show `panel`; `more`: its title says that `v` shows the panels that did not fit."""
         # layout=False: captions are one line whatever they say, so a new example is a repaint, not a reflow
-        self.query_one(".title", Label).update(panel.title if panel else "", layout=False)
+        title = (panel.title if panel else "") + ("  v▸" if more else "")
+        self.query_one(".title", Label).update(title, layout=False)
         self.query_one(".subtitle", Label).update(panel.caption if panel else "", layout=False)
         self.query_one(HalfBlockImage).panel = panel

@@ -29,9 +29,11 @@ class JetLegend(Static):
     }
     """
 
-    def __init__(self, width: int = 24, **kwargs) -> None:
+    def __init__(self, width: int = 24, layer: object = None, **kwargs) -> None:
+        """`layer`: the Grad-CAM layer's name (the cache's meta["target_layer"], escaped), said in the note."""
         super().__init__(**kwargs)
         self.bar_width = width
+        self.cam_layer = layer if isinstance(layer, str) and layer else None
 
     def render(self) -> Text:
         text = Text("Grad-CAM  low ")  # the key first: a narrow terminal cuts the note, not the key
@@ -45,5 +47,6 @@ class JetLegend(Static):
             for v in np.linspace(0, 255, self.bar_width).round().astype(int):
                 r, g, b = (int(c) for c in lut[v])
                 text.append(" ", Style(bgcolor=Color.from_rgb(r, g, b)))
-        text.append(f" high   ({NOTE})")
+        where = f"layer {self.cam_layer} · " if self.cam_layer else ""
+        text.append(f" high   ({where}{NOTE})")
         return text
