@@ -140,6 +140,8 @@ def analyse(subject: Subject, config: RunConfig, *, console: Console | None = No
         mean, std = normalisation(subject.mean, subject.std, dev)
         probe = probe_model(model, to_model_input(np.asarray(data.images[:2]), mean, std, dev), data.num_classes,
                             config.target_layer or subject.default_layer)
+        say(console, f"{config.cam_name} at layer {visible(probe.layer_name)} ({probe.grid[0]}x{probe.grid[1]} "
+                     f"{probe.grid_layout.kind}, {probe.cam_path} path)")
         workers = auto_workers(data.images, ranks.local_world_size) if config.workers is None else config.workers
         ranks.start(dev)
         try:

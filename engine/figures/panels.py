@@ -164,3 +164,16 @@ def suspect_panels(cache: RunCache, i: int, given: int, suggested: int) -> list[
     if cache.cam_for(i, suggested) is not None:
         out.append(overlay(cache, i, suggested, "Grad-CAM (suggested)", "pred"))
     return out
+
+
+def cam_caption(meta: dict) -> str:
+    """The heatmaps' caption in a figure: the method and the layer they come from, and how they are scaled."""
+    layer = meta.get("target_layer")
+    grid = (meta.get("target_layer_map") or {}).get("grid") if isinstance(meta.get("target_layer_map"), dict) else None
+    where = f" at {layer}" if isinstance(layer, str) and layer else ""
+    if where and isinstance(grid, (list, tuple)) and len(grid) == 2:
+        where += f" ({grid[0]}x{grid[1]})"
+    from engine.config import CAM_METHODS
+
+    method = CAM_METHODS.get(str(meta.get("cam_method")), "Grad-CAM")
+    return f"{method}{where}, min-max per image, overlays at alpha 0.5:"

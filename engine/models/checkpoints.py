@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,9 @@ def read_checkpoint(path: Path, trust: bool) -> Any:
     if path.is_dir() or path.stat().st_size == 0:
         raise UserError(f"Checkpoint {path} is {'a folder' if path.is_dir() else 'empty'}, not a PyTorch file.")
     try:
-        return torch.load(path, map_location="cpu", weights_only=not trust)
+        with warnings.catch_warnings():  # torch's notes about sparse tensors it validates: not the user's news
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as exc:
         if not trust and "weights_only" in str(exc):
             raise UserError(

@@ -8,7 +8,7 @@ from engine.analysis.analysed_run import AnalysedRun
 from engine.figures.colours import jet_bar
 from engine.figures.examples import class_examples, worst_line
 from engine.figures.numbers import accuracy_line, pct
-from engine.figures.panels import class_example_panels
+from engine.figures.panels import cam_caption, class_example_panels
 from engine.reports.filenames import class_figure_name, inside
 from engine.reports.sheet import GREEN, GREY, INK, RED, Legend, Row, Sheet, Text, save_png
 
@@ -68,7 +68,7 @@ def class_sheet(run: AnalysedRun, class_id: int) -> Sheet:
         Text(accuracy_line(int(row["correct"]), int(row["support"])), 15, True),
         Text(worst_line([e.kind for e in worst]), 14),
         Text(details, 13, color=GREY),
-        Legend("Grad-CAM (min-max per image, overlays at alpha 0.5):", jet_bar(160, 12), "low", "high"),
+        Legend(cam_caption(run.cache.meta), jet_bar(160, 12), "low", "high"),
         10,
         Text("Worst predictions", 16, True),
     )

@@ -9,7 +9,7 @@ from engine.analysis.analysed_run import AnalysedRun
 from engine.figures.colours import diverging_bar, jet_bar
 from engine.figures.examples import pair_examples
 from engine.figures.numbers import pct
-from engine.figures.panels import pair_example_panels
+from engine.figures.panels import cam_caption, pair_example_panels
 from engine.reports.filenames import inside, pair_figure_name
 from engine.reports.sheet import GREY, RED, Legend, Row, Sheet, Text, save_png
 
@@ -60,7 +60,7 @@ def pair_sheet(run: AnalysedRun, rank: int) -> Sheet:
             14,
         ),
         Text(f"{same} Showing the {len(examples)} most confident of these mistakes.".strip(), 13, color=GREY),
-        Legend("Grad-CAM (min-max per image, overlays at alpha 0.5):", jet_bar(160, 12), "low", "high"),
+        Legend(cam_caption(run.cache.meta), jet_bar(160, 12), "low", "high"),
         Legend(
             "Pred − True (both maps on one scale, over a grey image):",
             diverging_bar(160, 12),

@@ -405,3 +405,47 @@ def test_crafted_caches_and_impossible_paths_are_one_sentence(small_cache_file, 
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert (CRAFTED.get(kind) or "No cache at") in err
+
+
+def test_sigterm_to_the_real_app_quits_it_as_q_does(small_cache_file):
+    """`kill PID` (what timeout, systemd and Slurm send) to a running gradcam-tui: the app ends as `q` ends it,
+    the terminal leaves the alternate screen with mouse tracking off, one sentence says why, exit 143."""
+    import fcntl
+    import os
+    import select
+    import signal
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import time
+
+    from tests.tui.helpers import ROOT
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
+    proc = subprocess.Popen([sys.executable, "-m", "tui", str(small_cache_file)], stdin=slave, stdout=slave,
+                            stderr=slave, cwd=ROOT, env=env)  # Textual draws on stderr: all of it is the terminal
+    os.close(slave)
+    shown, deadline = b"", time.monotonic() + 60
+    while b"Overview" not in shown and time.monotonic() < deadline:  # the first screen is up
+        if select.select([master], [], [], 0.5)[0]:
+            shown += os.read(master, 65536)
+    assert b"Overview" in shown, shown[-500:]
+    proc.send_signal(signal.SIGTERM)
+    try:
+        while select.select([master], [], [], 5)[0]:
+            chunk = os.read(master, 65536)
+            if not chunk:
+                break
+            shown += chunk
+    except OSError:  # the pty closes once the app is gone
+        pass
+    proc.wait(timeout=30)
+    os.close(master)
+    assert proc.returncode == 128 + signal.SIGTERM, shown[-500:]
+    left = shown.rindex(b"\x1b[?1049l")
+    assert left > shown.index(b"\x1b[?1049h") and b"\x1b[?1003l" in shown
+    after = shown[left:].decode(errors="replace")
+    assert "gradcam-tui: ended by SIGTERM; the terminal is restored." in after and "Traceback" not in after

@@ -40,7 +40,7 @@ def pending(app) -> int:
     return sum(node._message_queue.qsize() for node in nodes)
 
 
-async def drained(app, pilot, limit: float = 20.0) -> None:
+async def drained(app, pilot, limit: float = 60.0) -> None:
     """Wait until no message is queued and no worker runs, twice in a row (a handler that re-posts forever
     never gets there: the test fails on the limit)."""
     deadline, calm = time.monotonic() + limit, 0
