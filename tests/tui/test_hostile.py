@@ -426,24 +426,30 @@ def test_sigterm_to_the_real_app_quits_it_as_q_does(small_cache_file):
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
     env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
     proc = subprocess.Popen([sys.executable, "-m", "tui", str(small_cache_file)], stdin=slave, stdout=slave,
-                            stderr=slave, cwd=ROOT, env=env)  # Textual draws on stderr: all of it is the terminal
+                            stderr=slave, cwd=ROOT, env=env,  # Textual draws on stderr: all of it is the terminal
+                            process_group=0)  # the watcher and the app it forks, killed together on a failure
     os.close(slave)
     shown, deadline = b"", time.monotonic() + 60
-    while b"Overview" not in shown and time.monotonic() < deadline:  # the first screen is up
-        if select.select([master], [], [], 0.5)[0]:
-            shown += os.read(master, 65536)
-    assert b"Overview" in shown, shown[-500:]
-    proc.send_signal(signal.SIGTERM)
     try:
-        while select.select([master], [], [], 5)[0]:
-            chunk = os.read(master, 65536)
-            if not chunk:
-                break
-            shown += chunk
-    except OSError:  # the pty closes once the app is gone
-        pass
-    proc.wait(timeout=30)
-    os.close(master)
+        while b"Overview" not in shown and time.monotonic() < deadline:  # the first screen is up
+            if select.select([master], [], [], 0.5)[0]:
+                shown += os.read(master, 65536)
+        assert b"Overview" in shown, shown[-500:]
+        proc.send_signal(signal.SIGTERM)
+        try:
+            while select.select([master], [], [], 5)[0]:
+                chunk = os.read(master, 65536)
+                if not chunk:
+                    break
+                shown += chunk
+        except OSError:  # the pty closes once the app is gone
+            pass
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:  # a failed check leaves no app behind
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        os.close(master)
     assert proc.returncode == 128 + signal.SIGTERM, shown[-500:]
     left = shown.rindex(b"\x1b[?1049l")
     assert left > shown.index(b"\x1b[?1049h") and b"\x1b[?1003l" in shown
