@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.analysis.cam_maps import EPS, display_cam, upsample
+from engine.config import CAM_METHODS
 from engine.figures.colours import diverging_rgb, heatmap_rgb, overlay_rgb
 from engine.figures.examples import target_role
 from engine.figures.numbers import pct
@@ -166,14 +167,18 @@ def suspect_panels(cache: RunCache, i: int, given: int, suggested: int) -> list[
     return out
 
 
+def layer_grid(meta: dict) -> "tuple[int, int] | None":
+    """The Grad-CAM layer's map (h, w) as the cache records it, or None where it does not (older caches)."""
+    layer_map = meta.get("target_layer_map")
+    grid = layer_map.get("grid") if isinstance(layer_map, dict) else None
+    return (grid[0], grid[1]) if isinstance(grid, (list, tuple)) and len(grid) == 2 else None
+
+
 def cam_caption(meta: dict) -> str:
     """The heatmaps' caption in a figure: the method and the layer they come from, and how they are scaled."""
-    layer = meta.get("target_layer")
-    grid = (meta.get("target_layer_map") or {}).get("grid") if isinstance(meta.get("target_layer_map"), dict) else None
+    layer, grid = meta.get("target_layer"), layer_grid(meta)
     where = f" at {layer}" if isinstance(layer, str) and layer else ""
-    if where and isinstance(grid, (list, tuple)) and len(grid) == 2:
+    if where and grid is not None:
         where += f" ({grid[0]}x{grid[1]})"
-    from engine.config import CAM_METHODS
-
     method = CAM_METHODS.get(str(meta.get("cam_method")), "Grad-CAM")
     return f"{method}{where}, min-max per image, overlays at alpha 0.5:"

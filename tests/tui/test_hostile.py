@@ -14,6 +14,7 @@ import pytest
 
 from engine.analysis.analysed_run import AnalysedRun
 from engine.figures.panels import NO_IMAGE
+from tests.cli.terminal import HOSTILE_NAMES
 from tests.synthetic import synthetic_cache
 from tests.tui.helpers import VIEW_KEYS, better_cache, screen_text, settle, shown_panels, table_rows, text_of, tour
 from tui.app import GradCamApp
@@ -22,14 +23,6 @@ from tui.views.class_view import ClassView
 from tui.views.pairs import PairsView
 from tui.views.suspects import SuspectsView
 from tui.widgets.example_strip import ExampleStrip
-
-HOSTILE_NAMES = [
-    "\x1b]0;pwned\x07cat",  # OSC: retitle the terminal
-    "\x1b[2Jdog",  # CSI: clear the screen
-    "\x9b31mred",  # C1 CSI
-    "fox\nOverall accuracy: 99.00%",  # a fake line
-    "\x1b]52;c;aGk=\x07clip",  # OSC 52: write the clipboard
-]
 
 
 def run(coro) -> None:

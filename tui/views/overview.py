@@ -18,6 +18,7 @@ from textual.widgets import Static
 
 from engine.analysis.analysed_run import AnalysedRun
 from engine.figures.numbers import pct
+from engine.figures.panels import layer_grid
 from tui.messages import OpenClass, OpenConfusion, OpenPair
 from tui.views.base import View
 from tui.widgets.accuracy_histogram import AccuracyHistogram
@@ -56,9 +57,9 @@ def summary_text(run: AnalysedRun) -> Text:
         + "\n"
     )
     text.append("CAM    ", style="bold")
-    grid = (m.get("target_layer_map") or {}).get("grid") if isinstance(m.get("target_layer_map"), dict) else None
+    grid = layer_grid(m)
     where = (f" ({grid[0]}x{grid[1]} {_get(m, 'target_layer_map', 'layout')}, {_get(m, 'cam_path')})"
-             if isinstance(grid, list) and len(grid) == 2 else "")  # the map's grid, layout and CAM path
+             if grid is not None else "")  # the map's grid, layout and CAM path
     text.append(
         f"{_get(m, 'cam_method')} at {_get(m, 'target_layer')}{where} · device {_get(m, 'device')} · "
         f"tool {_get(m, 'tool_version')}\n"
