@@ -40,12 +40,21 @@ def pending(app) -> int:
     return sum(node._message_queue.qsize() for node in nodes)
 
 
+def busy(app) -> str:
+    """What is still going on: the unfinished workers and the nodes with queued messages."""
+    nodes = [app, app.screen, *app.screen.walk_children(with_self=False)]
+    workers = [f"{w.name} {w.state.name}" for w in app.workers if not w.is_finished]
+    queued = [f"{node!r}: {node._message_queue.qsize()}" for node in nodes if node._message_queue.qsize()]
+    return f"workers: {workers}; queued: {queued}"
+
+
 async def drained(app, pilot, limit: float = 60.0) -> None:
     """Wait until no message is queued and no worker runs, twice in a row (a handler that re-posts forever
     never gets there: the test fails on the limit)."""
     deadline, calm = time.monotonic() + limit, 0
     while calm < 2:
-        assert time.monotonic() < deadline, f"still busy after {limit} s: the keys set off work that never ends"
+        assert time.monotonic() < deadline, (f"still busy after {limit} s: the keys set off work that never ends "
+                                             f"({busy(app)})")
         await settle(app, pilot)
         calm = calm + 1 if not pending(app) and all(w.is_finished for w in app.workers) else 0
 
