@@ -46,6 +46,15 @@ def test_defaults_and_names():
         config.batch_size = 1  # type: ignore[misc]
 
 
+def test_the_demo_writes_into_a_folder_named_demo(tmp_path, monkeypatch):
+    """The demo's data is generated, not a folder: an --out called `demo` in the working folder (there from
+    the demo's last run) is fine."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "demo").mkdir()
+    assert RunConfig(out=tmp_path / "demo").out == tmp_path / "demo"
+    assert RunConfig(out="demo/results").data == "demo"
+
+
 def test_large_runs_write_a_cache_folder():
     assert choose_cache_format("auto", 10_000, (32, 32)) == "npz"
     assert choose_cache_format("auto", 200_001, (32, 32)) == "folder"
