@@ -27,3 +27,27 @@ def test_overview_shows_the_run(small_run, tmp_path):
             assert "group_a" in boxes  # superclasses
 
     asyncio.run(go())
+
+
+def test_long_names_keep_one_line_per_row_and_the_boxes_fall_to_one_column(small_cache, tmp_path):
+    """Each row is one screen line (the cursor is the row); two columns of boxes only where the rows fit."""
+    import dataclasses
+
+    from engine.analysis.analysed_run import AnalysedRun
+
+    long_names = [f"a_rather_long_class_name_number_{k}" for k in range(small_cache.num_classes)]
+    run = AnalysedRun(dataclasses.replace(small_cache, class_names=long_names))
+
+    async def go(width: int) -> tuple[int, list[tuple[int, int]]]:
+        app = GradCamApp(run, out_dir=tmp_path)
+        async with app.run_test(size=(width, 40)) as pilot:
+            await pilot.pause()
+            grid = app.query_one("#overview-grid")
+            lists = list(app.query("#overview-grid LinkList"))
+            return grid.styles.grid_size_columns, [(w.size.height, len(w.lines) + (w.header is not None))
+                                                   for w in lists]
+
+    columns, heights = asyncio.run(go(120))
+    assert columns == 1 and all(height == rows for height, rows in heights), heights
+    wide_columns, _ = asyncio.run(go(240))
+    assert wide_columns == 2

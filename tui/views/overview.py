@@ -190,10 +190,17 @@ class OverviewView(View):
                 yield self._box("Superclasses (worst first; Enter: its block)",
                                 self._links(superclass_table(run), "superclass-links"))
 
-    @staticmethod
-    def _links(table: Table, id: str) -> LinkList:
+    def _links(self, table: Table, id: str) -> LinkList:
         header, lines, messages = table
+        self._widest = max([getattr(self, "_widest", 0), header.cell_len, *(line.cell_len for line in lines)])
         return LinkList(lines, messages, header=header if header.plain else None, id=id)
+
+    def on_resize(self) -> None:
+        """Two columns of boxes only where the widest row fits in one (border and padding: 4 cells)."""
+        grid = self.query_one("#overview-grid", Grid)
+        columns = 2 if self.size.width >= 2 * (self._widest + 4) + 1 else 1
+        if grid.styles.grid_size_columns != columns:
+            grid.styles.grid_size_columns = columns
 
     def focus_primary(self) -> None:
         if not isinstance(self.screen.focused, LinkList) or self not in self.screen.focused.ancestors:

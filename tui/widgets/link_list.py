@@ -59,7 +59,9 @@ class LinkList(Widget, can_focus=True):
                 line.stylize(style)
                 line.pad_right(max(self.size.width - line.cell_len, 0))
             parts.append(line)
-        return Text("\n").join(parts) if parts else Text("")
+        text = Text("\n").join(parts) if parts else Text("")
+        text.no_wrap, text.overflow = True, "ellipsis"  # one screen line per row: the cursor is the row
+        return text
 
     def on_focus(self) -> None:
         self.refresh()
