@@ -99,3 +99,29 @@ def test_a_caption_follows_the_state_it_is_bound_to():
             assert str(caption.render()) == "[bold]after[/]"
 
     asyncio.run(go())
+
+
+def test_a_table_with_flexible_columns_fits_its_width():
+    """Every column, the last included, is drawn whole within the table's width, at any width."""
+    from tui.widgets.virtual_table import Column, VirtualTable
+
+    columns = [Column("#", 3, right=True), Column("true", 0), Column("predicted", 0), Column("same sc", 7)]
+
+    class TableApp(App):
+        def compose(self) -> ComposeResult:
+            yield VirtualTable(columns)
+
+        def on_mount(self) -> None:
+            self.query_one(VirtualTable).set_rows(2, lambda k: [str(k), "x" * 80, "y" * 80, "yes"])
+
+    async def go(width: int) -> tuple[str, str]:
+        app = TableApp()
+        async with app.run_test(size=(width, 10)) as pilot:
+            await pilot.pause()
+            table = app.query_one(VirtualTable)
+            return table.render_line(0).text, table.render_line(1).text
+
+    for width in (60, 61, 120):
+        header, row = asyncio.run(go(width))
+        assert len(header) == width and header.rstrip().endswith("same sc"), (width, header)
+        assert row.rstrip().endswith("yes"), (width, row)

@@ -184,7 +184,7 @@ class VirtualTable(Widget, can_focus=True):
     def _widths(self, total: int) -> list[int]:
         fixed = sum(c.width + 1 for c in self.columns if c.width)
         flex = [c for c in self.columns if not c.width]
-        rest = max(total - fixed - 1, 0)
+        rest = max(total - fixed - 1 - len(flex), 0)  # the leading space, and one after each flexible column
         return [c.width or max(rest // max(len(flex), 1), 1) for c in self.columns]
 
     def _line(self, cells: Sequence[str | Text], widths: list[int], style: Style, width: int) -> Strip:
