@@ -53,7 +53,7 @@ def test_in_80_columns_the_matrix_scrolls_sideways_with_the_cursor(make_run, tmp
 
     def cursor_column(grid: ConfusionGrid) -> int | None:
         """The screen column of the cursor's cell on the cursor's line, or None if it is not drawn."""
-        y = grid.cursor[0] // grid.rows_per_line - grid.top + 1
+        y = grid._line_of(grid.cursor[0]) - grid.top + 1
         x = 0
         for seg in grid.render_line(y):
             for _ in seg.text:
@@ -162,10 +162,32 @@ def test_no_color_draws_the_matrix_with_glyphs_one_class_a_line(small_run, tmp_p
             await pilot.press("7")
             await settle(app, pilot)
             grid = app.query_one(ConfusionGrid)
-            lines = [line_text(grid, y)[LABEL:LABEL + 8] for y in range(1, 9)]
+            s = grid.scale  # each class's cell: s glyphs wide, s lines high
+            lines = [line_text(grid, 1 + k * s)[LABEL:] for k in range(8)]
             assert all(UPPER_HALF not in line for line in lines)
-            assert [line[k] for k, line in enumerate(lines)][0] == "@"  # the cursor, on the diagonal
-            assert all(line[k] == "#" for k, line in enumerate(lines) if k and np.diag(
+            assert lines[0][:s] == "@" * s  # the cursor, on the diagonal
+            assert all(line[k * s:(k + 1) * s] == "#" * s for k, line in enumerate(lines) if k and np.diag(
                 small_run.metrics.confusion)[grid.grid.order[k]])
+
+    asyncio.run(go())
+
+
+def test_a_few_classes_get_square_cells_that_fill_the_screen(small_run, tmp_path):
+    """A matrix far smaller than the terminal is drawn with cells several characters a side; a click on any
+    character of a cell selects that cell."""
+    from tui.widgets.confusion_grid import MAX_SCALE
+
+    n = len(small_run.class_names)
+
+    async def go():
+        app = GradCamApp(small_run, out_dir=tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("7")
+            await settle(app, pilot)
+            grid = app.query_one(ConfusionGrid)
+            s = grid.scale
+            assert 1 < s <= MAX_SCALE and LABEL + n * s <= grid.size.width
+            assert line_text(grid, 1)[LABEL:].count(UPPER_HALF) == n * s
+            assert grid._cell_at(LABEL + 2 * s + s - 1, 1 + (3 * s + 1) // 2) == (3, 2)  # a line inside row 3
 
     asyncio.run(go())

@@ -1,6 +1,8 @@
 """The confusion matrix drawn in the terminal: one character per predicted class and two true classes per
 line (half blocks, '▀' with the upper row as foreground), so 100 x 100 classes take 100 columns and 50
 lines; classes grouped by superclass (the empty cells of alternate blocks tinted), a cursor over cells.
+Fewer classes than the terminal holds get square cells of up to MAX_SCALE characters a side, so a 20-class
+matrix is not a stamp in the corner of the screen.
 
 Zoomed (`z`), the block of the cursor's superclasses is drawn as a table of counts, one line per true class,
 with the class names. Colours: the diagonal (right answers) green by its share of the largest; errors on a
@@ -31,6 +33,7 @@ CROSS = (70, 82, 96)  # empty cells in the cursor's row and column
 CURSOR = (0, 230, 255)
 ERROR_STOPS = np.array([(255, 237, 160), (253, 141, 60), (227, 26, 28), (128, 0, 38)], dtype=np.float64)
 LABEL = 14  # columns for the superclass (or class, zoomed) names on the left
+MAX_SCALE = 4  # characters (and half-lines) a side of one cell, at most
 
 
 def _ramp(t: float) -> tuple[int, int, int]:
@@ -197,37 +200,52 @@ class ConfusionGrid(Widget, can_focus=True):
 
     @property
     def rows_per_line(self) -> int:
+        """Cell rows a line holds: two half blocks, or one glyph under NO_COLOR."""
         return 1 if self.app.no_color else 2
+
+    @property
+    def scale(self) -> int:
+        """Characters (and cell rows) a side of one class's cell: as many as the widget holds, 1 to MAX_SCALE."""
+        n = len(self.grid.order)
+        if not n:
+            return 1
+        across = (self.size.width - LABEL) // n
+        down = self.rows_per_line * max(self.size.height - 1, 1) // n
+        return int(max(1, min(MAX_SCALE, across, down)))
+
+    def _line_of(self, r: int) -> int:
+        return r * self.scale // self.rows_per_line
 
     def _lines(self) -> int:
         """Lines of the matrix (besides the header line)."""
         if self.zoomed:
             return len(self._zoom_block()[0])
         n = len(self.grid.order)
-        return -(-n // self.rows_per_line)
+        return -(-n * self.scale // self.rows_per_line)
 
     def _follow(self) -> None:
         window = max(self.size.height - 1, 1)
         if self.zoomed:
             line = self.cursor[0] - self._zoom_block()[0].start
         else:
-            line = self.cursor[0] // self.rows_per_line
+            line = self._line_of(self.cursor[0])
         if line < self.top:
             self.top = line
         elif line >= self.top + window:
             self.top = line - window + 1
         self.top = max(0, min(self.top, max(self._lines() - window, 0)))
-        cols, c = self._columns(), self.cursor[1]
+        cols, s = self._columns(), self.scale
+        x = self.cursor[1] * s  # the cursor's first character column
         if self.zoomed:
             self.left = 0
-        elif c < self.left:
-            self.left = c
-        elif c >= self.left + cols:
-            self.left = c - cols + 1
-        self.left = max(0, min(self.left, max(len(self.grid.order) - cols, 0)))
+        elif x < self.left:
+            self.left = x
+        elif x + s > self.left + cols:
+            self.left = x + s - cols
+        self.left = max(0, min(self.left, max(len(self.grid.order) * s - cols, 0)))
 
     def _columns(self) -> int:
-        """Matrix columns the width shows beside the labels."""
+        """Character columns of the matrix the width shows beside the labels."""
         return max(self.size.width - LABEL, 1)
 
     def _cell_at(self, x: int, y: int) -> tuple[int, int] | None:
@@ -237,8 +255,8 @@ class ConfusionGrid(Widget, can_focus=True):
             rows, cols = self._zoom_block()
             r, c = self.top + y - 1, (x - LABEL) // self._zoom_width()
             return (rows[r], cols[c]) if r < len(rows) and c < len(cols) else None
-        n = len(self.grid.order)
-        r, c = (self.top + y - 1) * self.rows_per_line, x - LABEL + self.left
+        n, s = len(self.grid.order), self.scale
+        r, c = (self.top + y - 1) * self.rows_per_line // s, (x - LABEL + self.left) // s
         return (r, c) if r < n and c < n else None
 
     # --- drawing ---------------------------------------------------------------------------------------
@@ -265,19 +283,20 @@ class ConfusionGrid(Widget, can_focus=True):
         segs = [self._label("true ↓ pred →")]
         here = g.block_of[self.cursor[1]]
         for b, (start, stop, name) in enumerate(g.blocks):
-            w = stop - start  # alternate blocks dimmed, so names cut to their block's width stay apart
+            w = (stop - start) * self.scale  # alternate blocks dimmed: names cut to their block's width stay apart
             style = self.rich_style + Style(bold=b == here, reverse=b == here, dim=b != here and b % 2 == 1)
             segs.append(Segment(name[:w].ljust(w), style))
         return segs
 
     def _line(self, line: int) -> list[Segment]:
         g, n = self.grid, len(self.grid.order)
-        k = self.rows_per_line
-        rows = [r for r in range(line * k, line * k + k) if r < n]
+        k, s = self.rows_per_line, self.scale
+        rows = [u // s for u in range(line * k, line * k + k) if u // s < n]  # the cell row of each half
         if not rows:
             return [Segment(" ", self.rich_style)]
         cr, cc = self.cursor
-        name = next((nm for s, _, nm in g.blocks if s in rows), "")  # a block's name where it starts
+        starts = {u // s for u in range(line * k, line * k + k) if u % s == 0}  # cell rows beginning here
+        name = next((nm for b, _, nm in g.blocks if b in starts), "")  # a block's name where it starts
         here = g.block_of[cr] == g.block_of[rows[-1]]
         segs = [self._label(name, self.rich_style + Style(bold=here, dim=not here))]
         if self.app.no_color:
@@ -285,12 +304,12 @@ class ConfusionGrid(Widget, can_focus=True):
             for c in range(n):
                 glyph = g.shade(r, c)
                 style = self.rich_style + Style(reverse=True, bold=True) if (r, c) == (cr, cc) else self.rich_style
-                segs.append(Segment("@" if (r, c) == (cr, cc) else glyph, style))
+                segs.append(Segment(("@" if (r, c) == (cr, cc) else glyph) * s, style))
             return segs
         for c in range(n):
             top = self._rgb(rows[0], c, cr, cc)
             bottom = self._rgb(rows[1], c, cr, cc) if len(rows) > 1 else None
-            segs.append(Segment(UPPER_HALF, _style(top, bottom)))
+            segs.append(Segment(UPPER_HALF * s, _style(top, bottom)))
         return segs
 
     def _rgb(self, r: int, c: int, cr: int, cc: int) -> tuple[int, int, int]:
