@@ -1,6 +1,6 @@
-"""Recommendations: engine.reports.recommendations' Markdown, rendered by Textual's Markdown widget, after
+"""Recommendations: engine.reports.recommendations' Markdown, rendered by Textual's Markdown widget, then
 the places its evidence names (tui.evidence): each line opens a slice, a pair's images, a class or a
-superclass's block of the confusion matrix.
+superclass's block of the confusion matrix. The view opens on the text; the first ↓ goes to the links.
 
 Built in a thread the first time the tab is shown (it is the one view nobody needs at start-up: the rules
 read the calibration, attention and label suspects); both it and the Markdown widget (markdown-it, ~0.1 s of
@@ -21,7 +21,7 @@ from tui.widgets.link_list import LinkList
 
 
 class RecommendationsView(View):
-    """The evidence's links, then a scrollable Markdown document, filled the first time the tab is shown."""
+    """A scrollable Markdown document, then the evidence's links, filled the first time the tab is shown."""
 
     KEY, TAB, TITLE = "5", "recommendations", "Recommendations"
     KEYS = (("↑↓", "link"), ("Enter", "open the evidence"), ("pgup pgdn", "scroll"))
@@ -49,7 +49,7 @@ class RecommendationsView(View):
 
     def focus_primary(self) -> None:
         links = self.query(LinkList)
-        (links.first() if links else self.query_one("#recommendations-scroll")).focus()
+        (links.first() if links else self.query_one("#recommendations-scroll")).focus(scroll_visible=False)
 
     def activate(self) -> None:
         if not self.asked:
@@ -80,11 +80,12 @@ class RecommendationsView(View):
         self.query_one("#recommendations-wait").remove()
         scroll = self.query_one("#recommendations-scroll")
         links = getattr(self, "links", [])
+        scroll.mount(Markdown(text, id="recommendations-md"))
         if links:
             lines = [Text(f"{link.number}. ", style="bold") + Text(link.label) for link in links]
-            header = Text("Open the evidence (Enter):", style="bold")
-            scroll.mount(LinkList(lines, [link.message for link in links], header=header, id="evidence-links"))
-        scroll.mount(Markdown(text, id="recommendations-md"))
+            header = Text("Open the evidence of the recommendations above (↑ ↓, Enter):", style="bold")
+            scroll.mount(LinkList(lines, [link.message for link in links], header=header, cursor=-1,
+                                  id="evidence-links"))
         if self.shown:
             self.focus_primary()
 

@@ -46,9 +46,11 @@ class LinkList(Widget, can_focus=True):
         message: Message
 
     def __init__(self, lines: list[Text], messages: list[Message | None], header: Text | None = None,
-                 **kwargs) -> None:
+                 cursor: int = 0, **kwargs) -> None:
+        """`cursor` -1: no line chosen yet (the first ↓ chooses the first line and brings it into view)."""
         super().__init__(**kwargs)
         self.lines, self.messages, self.header = lines, messages, header
+        self.set_reactive(LinkList.cursor, cursor)
 
     def render(self) -> Text:
         parts = [] if self.header is None else [self.header]
@@ -79,7 +81,7 @@ class LinkList(Widget, can_focus=True):
             self.scroll_visible()
 
     def action_open(self) -> None:
-        if self.lines and self.messages[self.cursor] is not None:
+        if 0 <= self.cursor < len(self.lines) and self.messages[self.cursor] is not None:
             self.post_message(self.Opened(self, self.messages[self.cursor]))
 
     def on_click(self, event: events.Click) -> None:
