@@ -163,6 +163,8 @@ def test_the_finder_opens_an_image_by_id_and_says_when_there_is_none(small_run, 
             await pilot.press("slash", *"#99999", "enter")  # no such image: nothing opens, the finder stays
             await pilot.pause()
             assert type(app.screen).__name__ == "FinderScreen"
+            field = app.screen.query_one("#finder-input")
+            assert field.content_size.height == 1 and field.value == "#99999"  # the typed line has room on screen
             await pilot.press("escape", "slash", "#", "7", "enter")
             await settle(app, pilot)
             view = app.query_one("#images-view", ImagesView)

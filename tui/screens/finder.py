@@ -98,8 +98,6 @@ class FinderScreen(ModalScreen[Message | None]):
         background: $surface;
     }
     FinderScreen Input {
-        border: none;
-        height: 1;
         padding: 0 1;
     }
     FinderScreen OptionList {
@@ -125,7 +123,8 @@ class FinderScreen(ModalScreen[Message | None]):
         box.border_title = "Open…"
         box.border_subtitle = "class name · seal > otter · #1234 · errors · suspects · Esc: close"
         with box:
-            yield Input(placeholder="a class, a pair (a > b), an image (#id), a slice…", id="finder-input")
+            yield Input(placeholder="a class, a pair (a > b), an image (#id), a slice…", id="finder-input",
+                        compact=True)  # one line, no border: a bordered Input needs 3 and would hide the text
             yield OptionList(id="finder-options")
 
     def on_mount(self) -> None:
