@@ -78,11 +78,11 @@ def estimate_run_bytes(
     reports: bool = True,
 ) -> RunBytes:
     """Bytes a run writes. The cache: its uncompressed members (per image: image, probabilities and logits,
-    top-k, true-class and top-k maps, mask). The reports: each class figure about 24 KiB plus 27 KiB per
+    top-k, true-class, top-k and contrastive maps, mask). The reports: each class figure about 24 KiB plus 27 KiB per
     example it shows (at most 8: 5 worst, 3 best), five pair figures of at most 140 KiB, and 6 MiB for the
     HTML page and the other files. Measured on the CIFAR-100 test split (ResNet-20): 54.6 MB cache + 30.4 MB
     reports for 10,000 images, 0.29 + 10.0 MB for 50."""
-    per_image = height * width * 3 + num_classes * 4 * 2 + topk * 8 + 8 + (1 + topk) * cam_size[0] * cam_size[1] * 4
+    per_image = height * width * 3 + num_classes * 4 * 2 + topk * 8 + 8 + (2 + topk) * cam_size[0] * cam_size[1] * 4
     if masks:
         per_image += height * width
     cache = num_images * per_image + num_classes * num_classes * 8 + num_classes * 64

@@ -309,7 +309,7 @@ def test_the_tui_writes_into_a_markup_path_and_says_where(tmp_path):
 def test_a_class_with_no_test_images(tmp_path):
     base = synthetic_cache()
     keep = base.labels != 7
-    per_image = ("images", "labels", "probs", "topk_classes", "cam_true", "cam_topk", "masks", "logits")
+    per_image = ("images", "labels", "probs", "topk_classes", "cam_true", "cam_topk", "masks", "logits", "cam_contrast")
     cache = dataclasses.replace(base, **{name: getattr(base, name)[keep] for name in per_image})
 
     async def go():
