@@ -156,3 +156,17 @@ def test_head_formula_is_the_difference_of_the_two_class_maps_before_the_relu():
 def _copy(model):
     """A fresh copy for the pass (it puts its model in channels-last on its device)."""
     return copy.deepcopy(model)
+
+
+@pytest.mark.parametrize("autograd", [False, True], ids=["linear-head", "autograd"])
+def test_contrast_on_the_shared_resnet56(analyse_model, autograd):
+    from tests.conftest import need_shared
+
+    shared = need_shared()
+    model = cifar_resnet(56).eval()
+    model.load_state_dict(torch.load(shared / "models" / "chenyaofo_cifar100_resnet56.pth", weights_only=True))
+    images = np.load(shared / "cifar100" / "test_images.npy", mmap_mode="r")[:32].copy()
+    labels = np.load(shared / "cifar100" / "test_fine_labels.npy")[:32]
+    run, _ = analyse_model(_copy(model), images, labels, "layer3", batch_size=16, mean=MEAN, std=STD,
+                           num_classes=100, autograd=autograd)
+    _check(run.cache, model, "layer3", images, "gradcam")
