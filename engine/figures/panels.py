@@ -117,8 +117,12 @@ def contrast(cache: RunCache, i: int) -> Panel | None:
     maps = getattr(cache, "cam_contrast", None)
     if maps is None:
         return None
+    try:
+        raw = np.asarray(maps[i])
+    except (OSError, ValueError, IndexError):  # e.g. a memory-mapped member that cannot be read
+        return None
     t, p = int(cache.labels[i]), int(cache.preds[i])
-    cam = display_cam(np.asarray(maps[i]), image_size(cache))
+    cam = display_cam(raw, image_size(cache))
     caption = f"{cache.class_names[p]}, not {cache.class_names[t]}"
     img = stored_image(cache, i)
     return Panel(heatmap_rgb(cam) if img is None else overlay_rgb(img, cam), CONTRAST, caption, "pred", mono=cam)
