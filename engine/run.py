@@ -248,7 +248,7 @@ def assemble(subject: Subject, arrays: dict[str, np.ndarray], stats: StreamStats
         images=arrays["images"], labels=arrays["labels"], probs=arrays["probs"], topk_classes=arrays["topk_classes"],
         cam_true=arrays["cam_true"], cam_topk=arrays["cam_topk"], class_names=data.class_names, meta=meta,
         superclass_names=data.superclass_names, class_to_superclass=data.class_to_superclass,
-        masks=arrays.get("masks"), logits=arrays["logits"],
+        masks=arrays.get("masks"), logits=arrays["logits"], cam_contrast=arrays.get("cam_contrast"),
     )
 
 

@@ -29,6 +29,17 @@ def check_report_folder(out: Path, run: AnalysedRun) -> None:
         with Image.open(png) as im:
             im.load()
             assert im.size[0] > 200 and im.size[1] > 150, png
+    if len(pairs) and cache.cam_contrast is not None:  # the pair figure shows each error's contrastive map
+        from engine.figures.examples import pair_examples
+        from engine.figures.panels import CONTRAST
+        from engine.reports.pair_figure import pair_sheet
+
+        sheet = pair_sheet(run, 1)
+        assert np.array_equal(rgb(pair_pngs[0]), np.asarray(sheet.render()))
+        first = pairs.iloc[0]
+        shown = len(pair_examples(cache, int(first["true_id"]), int(first["pred_id"]), 4))
+        assert len(sheet.boxes) == 5 * shown
+        assert sum(p.title == CONTRAST for row in sheet.items if hasattr(row, "panels") for p in row.panels) == shown
     with Image.open(out / fn.CONFUSION_MATRIX) as im:
         assert im.size == (2000, 1800)  # 20 x 18 in at 100 dpi
     table = pd.read_csv(out / fn.PER_CLASS_CSV, keep_default_na=False)

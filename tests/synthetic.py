@@ -9,8 +9,10 @@ import numpy as np
 from engine.store import RunCache
 
 
-def synthetic_cache(n_per_class: int = 12, num_classes: int = 8, k: int = 5, seed: int = 0) -> RunCache:
-    """Images are coloured squares; predictions are right ~70% of the time, with class 1 often read as 0."""
+def synthetic_cache(n_per_class: int = 12, num_classes: int = 8, k: int = 5, seed: int = 0,
+                    contrast: bool = True) -> RunCache:
+    """Images are coloured squares; predictions are right ~70% of the time, with class 1 often read as 0.
+    contrast=False: a cache from before the contrastive maps were stored (no cam_contrast)."""
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(num_classes), n_per_class)
     n = len(labels)
@@ -31,6 +33,8 @@ def synthetic_cache(n_per_class: int = 12, num_classes: int = 8, k: int = 5, see
         images[i, y : y + 10, x : x + 10] = (200, 40 + 20 * c, 90)
         masks[i, y : y + 10, x : x + 10] = True
         cams_t[i, y // 4 : y // 4 + 3, x // 4 : x // 4 + 3] = 1.0 + rng.random()
+    wrong = topk[:, 0] != labels
+    cams_c = np.where(wrong[:, None, None], np.maximum(cams_k[:, 0] - cams_t, 0.0), 0.0).astype(np.float32)
     names = [f"class_{c}" if c != 3 else "odd/na me<b>" for c in range(num_classes)]
     supers = ["group_a", "group_b"]
     c2s = (np.arange(num_classes) >= num_classes // 2).astype(np.int64)
@@ -57,16 +61,17 @@ def synthetic_cache(n_per_class: int = 12, num_classes: int = 8, k: int = 5, see
         class_to_superclass=c2s,
         masks=masks,
         logits=logits.astype(np.float32),
+        cam_contrast=cams_c if contrast else None,
     )
 
 
 def with_logits(cache: RunCache, logits: np.ndarray) -> RunCache:
     """The same images and maps scored by another model: probabilities and top-k follow (every analysis is
-    computed from them)."""
+    computed from them); the contrastive maps, which belong to the old predictions, are dropped."""
     probs = np.exp(logits - logits.max(1, keepdims=True))
     probs = (probs / probs.sum(1, keepdims=True)).astype(np.float32)
     topk = np.argsort(-probs, 1, kind="stable")[:, : cache.topk_classes.shape[1]]
-    return dataclasses.replace(cache, logits=logits, probs=probs, topk_classes=topk.astype(np.int64))
+    return dataclasses.replace(cache, logits=logits, probs=probs, topk_classes=topk.astype(np.int64), cam_contrast=None)
 
 
 def cured_copy(cache: RunCache) -> tuple[RunCache, int]:
@@ -104,15 +109,17 @@ def temporaries(names) -> list[str]:
 
 def with_probs(cache: RunCache, probs: np.ndarray) -> RunCache:
     """The same images and maps with other predictions (`probs` renormalised; the logits dropped, so the
-    calibration is measured from these probabilities)."""
+    calibration is measured from these probabilities; the contrastive maps of the old predictions dropped)."""
     probs = (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
     topk = np.argsort(-probs, axis=1, kind="stable")[:, : cache.topk_classes.shape[1]]
-    return dataclasses.replace(cache, probs=probs, topk_classes=topk.astype(np.int64), logits=None)
+    return dataclasses.replace(cache, probs=probs, topk_classes=topk.astype(np.int64), logits=None, cam_contrast=None)
 
 
 def subset(cache: RunCache, keep: np.ndarray) -> RunCache:
     """The cache of the images selected by the boolean mask `keep` (names and metadata unchanged)."""
-    per_image = ("images", "labels", "probs", "topk_classes", "cam_true", "cam_topk", "masks", "logits")
+    from engine.store.schema import PER_IMAGE
+
+    per_image = PER_IMAGE
     return dataclasses.replace(
         cache, **{name: None if getattr(cache, name) is None else getattr(cache, name)[keep] for name in per_image}
     )

@@ -5,13 +5,15 @@ enlarges it with nearest-neighbour, the terminal resamples it to its cells, so b
 The maps are shown as pytorch-grad-cam shows them (engine.analysis.cam_maps): ReLU, min-max, bilinear to
 the image size, min-max; the JET colormap; overlays at alpha 0.5. The figures of the notebook:
 
-- misclassified: original | Grad-CAM (True) | Grad-CAM (Pred) | heatmap (Pred)
+- misclassified: original | Grad-CAM (True) | Grad-CAM (Pred) | Why Pred, not True | heatmap (Pred)
 - correct (low- or high-confidence): original | overlay | heatmap only
-- confused pair: original | Grad-CAM (True) | Grad-CAM (Pred) | Pred − True on one scale
+- confused pair: original | Grad-CAM (True) | Grad-CAM (Pred) | Why Pred, not True | Pred − True on one scale
 - label suspect: original | Grad-CAM of the given label | of the suggested label
 
 A cache may hold no picture for an image, or no map of a class: the panel then carries a note in place of
-its picture (the maps are drawn alone over no picture); nothing here raises for a missing picture.
+its picture (the maps are drawn alone over no picture); nothing here raises for a missing picture. A cache
+from before the contrastive map was stored ("Why Pred, not True": the map of y_pred - y_true) has no such
+panel.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from engine.store import RunCache
 
 NO_IMAGE = "no image in the cache"
 NO_MAP = "no map of this class in the cache"
+CONTRAST = "Why Pred, not True"
 DIFF_FLOOR = 0.25  # the difference's colour range never drops below 25% of the peak: near-identical maps stay pale
 
 
@@ -108,6 +111,29 @@ def heatmap(cache: RunCache, i: int, cls: int, title: str, tone: str = "") -> Pa
     return Panel(heatmap_rgb(cam), title, cache.class_names[cls], tone, mono=cam)
 
 
+def contrast(cache: RunCache, i: int) -> Panel | None:
+    """The contrastive map of image i (why the prediction and not the true class: the CAM of y_pred -
+    y_true) over the image, or None where the cache holds none."""
+    maps = getattr(cache, "cam_contrast", None)
+    if maps is None:
+        return None
+    try:
+        raw = np.asarray(maps[i])
+    except (OSError, ValueError, IndexError):  # e.g. a memory-mapped member that cannot be read
+        return None
+    t, p = int(cache.labels[i]), int(cache.preds[i])
+    cam = display_cam(raw, image_size(cache))
+    caption = f"{cache.class_names[p]}, not {cache.class_names[t]}"
+    img = stored_image(cache, i)
+    return Panel(heatmap_rgb(cam) if img is None else overlay_rgb(img, cam), CONTRAST, caption, "pred", mono=cam)
+
+
+def _with_contrast(panels: list[Panel], cache: RunCache, i: int) -> list[Panel]:
+    """The panels with the contrastive map inserted after the first three (original, true, predicted)."""
+    extra = contrast(cache, i)
+    return panels if extra is None else [*panels[:3], extra, *panels[3:]]
+
+
 def difference(cache: RunCache, i: int, true_cls: int, pred_cls: int) -> Panel:
     """Grad-CAM(pred) - Grad-CAM(true) on ONE scale: both ReLU'd maps upsampled and divided by the larger of
     their two peaks (a stronger map stays stronger), coloured RdBu_r over +-range, range = max(|difference|,
@@ -128,18 +154,19 @@ def difference(cache: RunCache, i: int, true_cls: int, pred_cls: int) -> Panel:
 
 def class_example_panels(cache: RunCache, i: int, target: int | None = None, tone: str = "") -> list[Panel]:
     """A class page's example. Misclassified: original | Grad-CAM (True) | Grad-CAM of the target |
-    its heatmap (the notebook figure when the target is the prediction, the default). Correct: original |
-    overlay | heatmap only of the target. `tone` colours a correct example's overlay caption."""
+    the contrastive map of the prediction (where stored) | the target's heatmap (the notebook figure when
+    the target is the prediction, the default). Correct: original | overlay | heatmap only of the target.
+    `tone` colours a correct example's overlay caption."""
     truth = int(cache.labels[i])
     target = int(cache.preds[i]) if target is None else int(target)
     role = target_role(cache, i, target)
     if int(cache.preds[i]) != truth:
-        return [
+        return _with_contrast([
             original(cache, i),
             overlay(cache, i, truth, "Grad-CAM (True)", "true"),
             overlay(cache, i, target, f"Grad-CAM ({role})", "pred"),
             heatmap(cache, i, target, f"Heatmap ({role})", "pred"),
-        ]
+        ], cache, i)
     same = role == "True = Pred"
     return [
         original(cache, i),
@@ -149,13 +176,15 @@ def class_example_panels(cache: RunCache, i: int, target: int | None = None, ton
 
 
 def pair_example_panels(cache: RunCache, i: int, true_cls: int, pred_cls: int) -> list[Panel]:
-    """Original | Grad-CAM (True) | Grad-CAM (Pred) | their difference."""
-    return [
+    """Original | Grad-CAM (True) | Grad-CAM (Pred) | the contrastive map (where stored) | their difference."""
+    panels = [
         original(cache, i),
         overlay(cache, i, true_cls, "Grad-CAM (True)", "true"),
         overlay(cache, i, pred_cls, "Grad-CAM (Pred)", "pred"),
         difference(cache, i, true_cls, pred_cls),
     ]
+    this_error = int(cache.labels[i]) == true_cls and int(cache.preds[i]) == pred_cls
+    return _with_contrast(panels, cache, i) if this_error else panels
 
 
 def suspect_panels(cache: RunCache, i: int, given: int, suggested: int) -> list[Panel]:
@@ -172,6 +201,15 @@ def layer_grid(meta: dict) -> "tuple[int, int] | None":
     layer_map = meta.get("target_layer_map")
     grid = layer_map.get("grid") if isinstance(layer_map, dict) else None
     return (grid[0], grid[1]) if isinstance(grid, (list, tuple)) and len(grid) == 2 else None
+
+
+def contrast_caption(cache: RunCache) -> str | None:
+    """The figure line that says what the contrastive panel is, or None where the cache holds no such maps."""
+    if getattr(cache, "cam_contrast", None) is None:
+        return None
+    method = CAM_METHODS.get(str(cache.meta.get("cam_method")), "Grad-CAM")
+    return (f"{CONTRAST}: {method} of the score y_pred − y_true, where the image argues for the prediction "
+            "over the true class.")
 
 
 def cam_caption(meta: dict) -> str:

@@ -10,6 +10,11 @@ vector-Jacobian product: `torch.autograd.grad(logits, A, grad_outputs=one_hots, 
 with one one-hot row per image and target rank, vmapped over the ranks. That is exact for any model (each
 rank is its own backward pass in the maths, only batched in the arithmetic). Where a layer of the model has
 no vmap rule, the ranks run one backward each over the retained graph instead.
+
+The contrastive map of an error, "why the prediction b and not the true class a", is the same formula on
+d(y_b - y_a) / dA = d y_b / dA - d y_a / dA: the difference of two gradients the pass already has (W[b] -
+W[a] over h*w on the linear-head path), so it costs no backward pass of its own. A correct prediction has
+no contrast: its map is zeros.
 """
 
 from __future__ import annotations
@@ -60,6 +65,23 @@ def cams_from_head(act: torch.Tensor, weight: torch.Tensor, classes: torch.Tenso
     return torch.stack([cam(method, act, grads[:, t, :, None, None]) for t in range(classes.shape[1])], dim=1)
 
 
+def contrast_map(method: str, act: torch.Tensor, grad_pred: torch.Tensor, grad_true: torch.Tensor,
+                 same: torch.Tensor) -> torch.Tensor:
+    """The CAM (B, h, w) of y_pred - y_true from the two classes' gradients (each (B, k, h, w) or (B, k, 1, 1));
+    zeros where `same` (B,) says the prediction is the true class."""
+    g = grad_pred - grad_true
+    g = torch.where(same.view(-1, *([1] * (g.ndim - 1))), torch.zeros_like(g), g)
+    return cam(method, act, g)
+
+
+def contrast_from_head(act: torch.Tensor, weight: torch.Tensor, pred: torch.Tensor, true: torch.Tensor,
+                       method: str = "gradcam") -> torch.Tensor:
+    """The contrastive map (B, h, w) of classes pred over true (B,) when d y_c / d A = W[c] / (h w)."""
+    h, w = act.shape[-2:]
+    per_class = weight.to(act.dtype)[:, :, None, None] / (h * w)
+    return contrast_map(method, act, per_class[pred], per_class[true], pred == true)
+
+
 def target_gradients(logits: torch.Tensor, act: torch.Tensor, classes: torch.Tensor, batched: bool = True
                      ) -> tuple[torch.Tensor, bool]:
     """d logits[b, classes[b, t]] / d act for every image b and target rank t: (T, *act.shape), and whether
@@ -79,11 +101,15 @@ def target_gradients(logits: torch.Tensor, act: torch.Tensor, classes: torch.Ten
 
 
 def cams_by_autograd(act: torch.Tensor, logits: torch.Tensor, classes: torch.Tensor, method: str = "gradcam",
-                     to_grid: Callable[[torch.Tensor], torch.Tensor] = lambda t: t, batched: bool = True
-                     ) -> tuple[torch.Tensor, bool]:
+                     to_grid: Callable[[torch.Tensor], torch.Tensor] = lambda t: t, batched: bool = True,
+                     contrast: bool = False) -> tuple[torch.Tensor, bool]:
     """CAMs (B, T, h, w) for per-sample targets `classes` (B, T), from the layer's output `act` in its own
-    layout (`to_grid` makes it (B, k, h, w)), and whether the batched product was used."""
+    layout (`to_grid` makes it (B, k, h, w)), and whether the batched product was used. With `contrast`,
+    one more map comes last, (B, T + 1, h, w): the contrastive map of target 1 over target 0, from the same
+    gradients."""
     grads, used = target_gradients(logits, act, classes, batched)
     grid = to_grid(act.detach())
     maps = [cam(method, grid, to_grid(grads[t])) for t in range(classes.shape[1])]
+    if contrast:
+        maps.append(contrast_map(method, grid, to_grid(grads[1]), to_grid(grads[0]), classes[:, 1] == classes[:, 0]))
     return torch.stack(maps, dim=1), used

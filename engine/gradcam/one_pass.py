@@ -1,5 +1,6 @@
 """The one batched pass: logits and the Grad-CAM layer's activations from the same forward pass, and the
-maps of the true class and the top-k predicted classes of every image.
+maps of the true class and the top-k predicted classes of every image, and the contrastive map of the
+prediction over the true class (engine.gradcam.methods; zeros where the prediction is right).
 
 Linear-head path (engine.gradcam.probe): the maps are one small product of the activations with the head's
 weights, inside the inference-mode forward pass, no backward pass. Autograd path: the forward pass runs
@@ -27,7 +28,7 @@ from torch import nn
 from engine.errors import UserError, brief
 from engine.gradcam.device import free_memory_bytes
 from engine.gradcam.lanes import hooked, lane_count, lane_pool, make_lanes, run_on_lanes
-from engine.gradcam.methods import cams_by_autograd, cams_from_head
+from engine.gradcam.methods import cams_by_autograd, cams_from_head, contrast_from_head
 from engine.gradcam.precision import agreement, autocast, check, cuda_matmul, probe_size
 from engine.gradcam.probe import ModelProbe, logits_of
 
@@ -45,6 +46,7 @@ class BatchResult:
     cam_true: np.ndarray  # float32 (B, h, w)
     cam_topk: np.ndarray  # float32 (B, K, h, w)
     finite: np.ndarray  # bool (B,): the model's logits were all finite (counted, not stored)
+    cam_contrast: np.ndarray | None = None  # float32 (B, h, w): the map of y_pred - y_true, zeros where right
     images: np.ndarray | None = None  # uint8 (B, H, W, 3): what the cache shows, set by the stream
 
     def __len__(self) -> int:
@@ -107,7 +109,7 @@ class OnePass:
         h, w = self.probe.grid
         per_image = self.probe.bytes_per_image
         if self.probe.head is None:
-            per_image += (self.topk + 2) * self.probe.grid_layout.channels * h * w * 4
+            per_image += (self.topk + 3) * self.probe.grid_layout.channels * h * w * 4  # + the contrast's
         if not free or per_image <= 0 or self.batch_size * per_image <= MEMORY_SHARE * free:
             return
         fitted = max(1, int(MEMORY_SHARE * free // per_image))
@@ -218,6 +220,7 @@ class OnePass:
                 top = _clean(logits).topk(min(self.topk, logits.shape[1]), dim=1).indices
                 targets = torch.cat([y[:, None], top], dim=1)
                 cams = cams_from_head(act, head.to(self.device).float(), targets, self.method)
+                contrast = contrast_from_head(act, head.to(self.device).float(), top[:, 0], y, self.method)
         else:
             with torch.no_grad(), autocast(self.precision, self.device):  # no graph up to the layer; its hook
                 logits = self._model(model, x)  # records one from there to the logits
@@ -226,8 +229,8 @@ class OnePass:
             targets = torch.cat([y[:, None], top], dim=1)
             to_grid = layout.to_grid if self.precision == "fp32" else lambda t: layout.to_grid(t).float()  # fp32 sums
             cams, self.batched_backward = cams_by_autograd(act, logits, targets, self.method, to_grid,
-                                                           self.batched_backward)
-            cams, logits = cams.detach(), logits.detach().float()
+                                                           self.batched_backward, contrast=True)
+            cams, contrast, logits = cams[:, :-1].detach(), cams[:, -1].detach(), logits.detach().float()
             del act
         finite = torch.isfinite(logits).all(dim=1)
         clean = _clean(logits)
@@ -239,6 +242,7 @@ class OnePass:
             cam_true=cams[:, 0],
             cam_topk=cams[:, 1:],
             finite=finite.cpu().numpy(),
+            cam_contrast=contrast.float().cpu().numpy(),
         )
 
 

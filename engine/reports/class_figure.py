@@ -8,7 +8,7 @@ from engine.analysis.analysed_run import AnalysedRun
 from engine.figures.colours import jet_bar
 from engine.figures.examples import class_examples, worst_line
 from engine.figures.numbers import accuracy_line, pct
-from engine.figures.panels import cam_caption, class_example_panels
+from engine.figures.panels import cam_caption, class_example_panels, contrast_caption
 from engine.reports.filenames import class_figure_name, inside
 from engine.reports.sheet import GREEN, GREY, INK, RED, Legend, Row, Sheet, Text, save_png
 
@@ -69,9 +69,10 @@ def class_sheet(run: AnalysedRun, class_id: int) -> Sheet:
         Text(worst_line([e.kind for e in worst]), 14),
         Text(details, 13, color=GREY),
         Legend(cam_caption(run.cache.meta), jet_bar(160, 12), "low", "high"),
-        10,
-        Text("Worst predictions", 16, True),
     )
+    if contrast_caption(run.cache) and any(e.misclassified for e in worst):
+        sheet.add(Text(contrast_caption(run.cache), 13, color=GREY))
+    sheet.add(10, Text("Worst predictions", 16, True))
     if not worst:
         sheet.add(Text("No test images of this class.", 13, color=GREY))
     for e in worst:

@@ -9,7 +9,7 @@ from engine.analysis.analysed_run import AnalysedRun
 from engine.figures.colours import diverging_bar, jet_bar
 from engine.figures.examples import pair_examples
 from engine.figures.numbers import pct
-from engine.figures.panels import cam_caption, pair_example_panels
+from engine.figures.panels import cam_caption, contrast_caption, pair_example_panels
 from engine.reports.filenames import inside, pair_figure_name
 from engine.reports.sheet import GREY, RED, Legend, Row, Sheet, Text, save_png
 
@@ -67,8 +67,10 @@ def pair_sheet(run: AnalysedRun, rank: int) -> Sheet:
             f"more {names[t]}",
             f"more {names[p]}",
         ),
-        10,
     )
+    if contrast_caption(cache):
+        sheet.add(Text(contrast_caption(cache), 13, color=GREY))
+    sheet.add(10)
     for n, i in enumerate(examples, 1):
         sheet.add(_example_row(run, i, n, t, p))
     return sheet

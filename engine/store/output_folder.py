@@ -78,18 +78,18 @@ def estimate_run_bytes(
     reports: bool = True,
 ) -> RunBytes:
     """Bytes a run writes. The cache: its uncompressed members (per image: image, probabilities and logits,
-    top-k, true-class and top-k maps, mask). The reports: each class figure about 24 KiB plus 27 KiB per
-    example it shows (at most 8: 5 worst, 3 best), five pair figures of at most 140 KiB, and 6 MiB for the
-    HTML page and the other files. Measured on the CIFAR-100 test split (ResNet-20): 54.6 MB cache + 30.4 MB
-    reports for 10,000 images, 0.29 + 10.0 MB for 50."""
-    per_image = height * width * 3 + num_classes * 4 * 2 + topk * 8 + 8 + (1 + topk) * cam_size[0] * cam_size[1] * 4
+    top-k, true-class, top-k and contrastive maps, mask). The reports: each class figure about 24 KiB plus 31 KiB per
+    example it shows (at most 8: 5 worst, 3 best), five pair figures of at most 170 KiB, and 6 MiB for the
+    HTML page and the other files. Measured on the CIFAR-100 test split (ResNet-56): 57.1 MB cache + 34.3 MB
+    reports for 10,000 images, 0.30 + 10.3 MB for 50."""
+    per_image = height * width * 3 + num_classes * 4 * 2 + topk * 8 + 8 + (2 + topk) * cam_size[0] * cam_size[1] * 4
     if masks:
         per_image += height * width
     cache = num_images * per_image + num_classes * num_classes * 8 + num_classes * 64
     if not reports:
         return RunBytes(int(cache))
     examples = min(8.0, num_images / max(1, num_classes))
-    report_bytes = num_classes * (24 + 27 * examples) * KIB + 5 * 140 * KIB + 6 * 1024 * KIB
+    report_bytes = num_classes * (24 + 31 * examples) * KIB + 5 * 170 * KIB + 6 * 1024 * KIB
     return RunBytes(int(cache), int(report_bytes))
 
 

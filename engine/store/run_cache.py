@@ -25,6 +25,7 @@ class RunCache:
     class_to_superclass: np.ndarray | None = None  # int64 (C,)
     masks: np.ndarray | None = None  # bool (N, H, W), where the data set knows the object
     logits: np.ndarray | None = None  # float32 (N, C) raw scores, for calibration (temperature scaling)
+    cam_contrast: np.ndarray | None = None  # float32 (N, h, w): the map of y_pred - y_true; 0 where right
 
     @property
     def num_images(self) -> int:

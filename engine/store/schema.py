@@ -45,6 +45,7 @@ MEMBERS = (
     Member("cam_topk", "float32", True),
     Member("masks", "bool", True, required=False),
     Member("logits", "float32", True, required=False),
+    Member("cam_contrast", "float32", True, required=False),
 )
 BY_NAME = {m.name: m for m in MEMBERS}
 PER_IMAGE = tuple(m.name for m in MEMBERS if m.per_image)

@@ -84,6 +84,9 @@ def validated(d: dict[str, np.ndarray], path: Path) -> RunCache:
     logits = d.get("logits")
     if logits is not None:
         check(logits.shape == (n, c) and logits.dtype.kind == "f", path, "logits")
+    contrast = d.get("cam_contrast")
+    if contrast is not None:
+        check(contrast.shape == cam_true.shape and contrast.dtype.kind == "f", path, "contrastive CAMs")
     return RunCache(
         images=images,
         labels=labels.astype(np.int64, copy=False),
@@ -97,4 +100,5 @@ def validated(d: dict[str, np.ndarray], path: Path) -> RunCache:
         class_to_superclass=c2s.astype(np.int64, copy=False) if sc_names else None,
         masks=masks,
         logits=None if logits is None else logits.astype(np.float32, copy=False),
+        cam_contrast=None if contrast is None else contrast.astype(np.float32, copy=False),
     )

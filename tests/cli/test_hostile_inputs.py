@@ -118,7 +118,8 @@ def _crafted(source: Path, kind: str, target: Path) -> Path:
     elif kind == "meta_json 200,000 deep":
         members["meta_json"] = np.array("[" * 200_000 + "]" * 200_000)
     elif kind == "0 images":
-        members = {m: (v[:0] if m in ("images", "labels", "probs", "topk_classes", "cam_true", "cam_topk", "logits")
+        members = {m: (v[:0] if m in ("images", "labels", "probs", "topk_classes", "cam_true", "cam_topk", "logits",
+                                      "cam_contrast")
                        else v) for m, v in members.items()}
     elif kind == "CAMs (N, 0, 0)":
         members.update(cam_true=np.zeros((n, 0, 0), np.float32), cam_topk=np.zeros((n, k, 0, 0), np.float32))

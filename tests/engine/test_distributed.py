@@ -63,7 +63,7 @@ def test_two_processes_write_the_cache_one_process_writes(tmp_path, batch):
     assert a.num_images == b.num_images == 301
     for name in ("labels", "topk_classes", "images", "masks"):  # same images in the same order, same predictions
         np.testing.assert_array_equal(getattr(b, name), getattr(a, name), err_msg=name)
-    for name in ("cam_true", "cam_topk", "probs", "logits"):
+    for name in ("cam_true", "cam_topk", "cam_contrast", "probs", "logits"):
         np.testing.assert_allclose(getattr(b, name), getattr(a, name), atol=1e-5, rtol=0, err_msg=name)
     np.testing.assert_array_equal(AnalysedRun(b).metrics.confusion, AnalysedRun(a).metrics.confusion)
     # rank 0 alone prints the summary and writes; the other rank writes nothing

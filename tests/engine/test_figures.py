@@ -79,13 +79,31 @@ def test_panels_are_the_cam_display_maths(small_cache):
     i = next(k for k in range(c.num_images) if c.labels[k] != c.preds[k])
     t, p = int(c.labels[i]), int(c.preds[i])
     shown = panels.class_example_panels(c, i)
-    assert [x.title for x in shown] == ["Original", "Grad-CAM (True)", "Grad-CAM (Pred)", "Heatmap (Pred)"]
+    assert [x.title for x in shown] == ["Original", "Grad-CAM (True)", "Grad-CAM (Pred)", "Why Pred, not True",
+                                        "Heatmap (Pred)"]
     size = c.images.shape[1:3]
     assert np.array_equal(shown[0].rgb, c.images[i])
     assert np.array_equal(shown[1].rgb, overlay_rgb(c.images[i], display_cam(c.cam_for(i, t), size)))
-    assert np.array_equal(shown[3].rgb, heatmap_rgb(display_cam(c.cam_for(i, p), size)))
+    assert np.array_equal(shown[3].rgb, overlay_rgb(c.images[i], display_cam(c.cam_contrast[i], size)))
+    assert shown[3].caption == f"{c.class_names[p]}, not {c.class_names[t]}"
+    assert np.array_equal(shown[4].rgb, heatmap_rgb(display_cam(c.cam_for(i, p), size)))
     pair = panels.pair_example_panels(c, i, t, p)
-    assert pair[3].title == "Pred − True" and pair[3].rgb.shape == (*size, 3) and pair[3].caption.endswith("of peak")
+    assert [x.title for x in pair] == ["Original", "Grad-CAM (True)", "Grad-CAM (Pred)", "Why Pred, not True",
+                                       "Pred − True"]
+    assert np.array_equal(pair[3].rgb, shown[3].rgb)
+    assert pair[4].rgb.shape == (*size, 3) and pair[4].caption.endswith("of peak")
+    j = next(k for k in range(c.num_images) if c.labels[k] == c.preds[k])  # a correct one: no contrast to show
+    assert panels.CONTRAST not in [x.title for x in panels.class_example_panels(c, j)]
+
+
+def test_a_cache_without_contrastive_maps_draws_its_figures_without_that_panel(small_cache):
+    old = dataclasses.replace(small_cache, cam_contrast=None)
+    i = next(k for k in range(old.num_images) if old.labels[k] != old.preds[k])
+    t, p = int(old.labels[i]), int(old.preds[i])
+    assert [x.title for x in panels.class_example_panels(old, i)] == [
+        "Original", "Grad-CAM (True)", "Grad-CAM (Pred)", "Heatmap (Pred)"]
+    assert [x.title for x in panels.pair_example_panels(old, i, t, p)] == [
+        "Original", "Grad-CAM (True)", "Grad-CAM (Pred)", "Pred − True"]
 
 
 def test_panels_without_a_picture_or_a_map_carry_a_note(small_cache):

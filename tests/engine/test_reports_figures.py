@@ -32,7 +32,7 @@ def test_class_figure_png_is_the_sheet_and_panels_are_the_cam_display_maths(writ
     worst = run.selections.worst_of(1)
     best = run.selections.best_of(1)
     assert worst[0][1] == MISCLASSIFIED
-    widths = [4 if k == MISCLASSIFIED else 3 for _, k in worst] + [3] * len(best)
+    widths = [5 if k == MISCLASSIFIED else 3 for _, k in worst] + [3] * len(best)  # an error: + its contrast
     assert len(sheet.boxes) == sum(widths)
     i, t, p = worst[0][0], 1, int(cache.preds[worst[0][0]])
     size = cache.images.shape[1:3]
@@ -40,9 +40,10 @@ def test_class_figure_png_is_the_sheet_and_panels_are_the_cam_display_maths(writ
         cache.images[i],
         overlay_rgb(cache.images[i], display_cam(cache.cam_for(i, t), size), 0.5),
         overlay_rgb(cache.images[i], display_cam(cache.cam_for(i, p), size), 0.5),
+        overlay_rgb(cache.images[i], display_cam(cache.cam_contrast[i], size), 0.5),
         heatmap_rgb(display_cam(cache.cam_for(i, p), size)),
     ]
-    for (x0, y0, x1, y1), panel in zip(sheet.boxes[:4], expect):
+    for (x0, y0, x1, y1), panel in zip(sheet.boxes[:5], expect):
         k = (x1 - x0) // panel.shape[1]
         assert k >= 4  # 32-px images are enlarged to at least 128 px
         assert np.array_equal(rendered[y0:y1, x0:x1], np.repeat(np.repeat(panel, k, 0), k, 1))
@@ -81,12 +82,43 @@ def test_pair_figure_examples_and_difference_panel(written_reports):
     rendered = np.asarray(sheet.render())
     name = fn.pair_figure_name(1, cache.class_names[t], cache.class_names[p])
     assert np.array_equal(rgb(out / name), rendered)
-    assert len(sheet.boxes) == 4 * len(ex)
-    # difference panel: red where only the predicted-class map is, blue where only the true-class map is
+    assert len(sheet.boxes) == 5 * len(ex)
+    # the contrastive map, next to the two maps
     x0, y0, x1, y1 = sheet.boxes[3]
+    panel = overlay_rgb(cache.images[ex[0]], display_cam(cache.cam_contrast[ex[0]], cache.images.shape[1:3]), 0.5)
+    k = (x1 - x0) // panel.shape[1]
+    assert np.array_equal(rendered[y0:y1, x0:x1], np.repeat(np.repeat(panel, k, 0), k, 1))
+    assert any("y_pred − y_true" in getattr(it, "text", "") for it in sheet.items)
+    # difference panel: red where only the predicted-class map is, blue where only the true-class map is
+    x0, y0, x1, y1 = sheet.boxes[4]
     diff = rendered[y0:y1, x0:x1].astype(int)
     assert diff.shape[0] == diff.shape[1] >= 128
     assert (diff[..., 0] - diff[..., 2]).max() > 40 or (diff[..., 2] - diff[..., 0]).max() > 40
+
+
+def test_a_cache_written_before_the_contrastive_maps_loads_and_draws_its_figures(tmp_path, make_cache):
+    """An older cache without cam_contrast: it loads, and its class and pair figures draw the panels they
+    drew before (four for an error), without the contrastive map."""
+    from engine.analysis.analysed_run import AnalysedRun
+    from engine.store import load_cache, save_cache
+
+    path = save_cache(make_cache(contrast=False), tmp_path / "cache.npz")
+    with np.load(path, allow_pickle=False) as npz:
+        assert "cam_contrast" not in npz.files
+    run = AnalysedRun(load_cache(path))
+    assert run.cache.cam_contrast is None
+    sheet = pair_sheet(run, 1)
+    sheet.render()
+    row = run.metrics.confused_pairs.frame.iloc[0]
+    assert len(sheet.boxes) == 4 * len(pair_examples(run.cache, int(row["true_id"]), int(row["pred_id"]), 4))
+    assert not any("y_pred − y_true" in getattr(it, "text", "") for it in sheet.items)
+    worst = run.selections.worst_of(1)
+    sheet = class_sheet(run, 1)
+    sheet.render()
+    best = run.selections.best_of(1)
+    assert len(sheet.boxes) == sum(4 if k == MISCLASSIFIED else 3 for _, k in worst) + 3 * len(best)
+    for png in (write_pair_figure(run, 1, tmp_path), write_class_figure(run, 1, tmp_path)):
+        assert rgb(png).shape[0] > 150
 
 
 def test_write_class_and_pair_figure_api(small_run, tmp_path):

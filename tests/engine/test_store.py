@@ -30,7 +30,7 @@ def test_round_trip_keeps_everything(tmp_path, small_cache):
     path = save_cache(small_cache, tmp_path / "cache.npz")
     loaded = load_cache(path)
     for name in ("images", "labels", "probs", "topk_classes", "cam_true", "cam_topk", "masks", "class_to_superclass",
-                 "logits"):
+                 "logits", "cam_contrast"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(small_cache, name))
     assert loaded.class_names == small_cache.class_names
     assert loaded.superclass_names == small_cache.superclass_names
@@ -115,9 +115,11 @@ def test_a_version_1_cache_is_read_and_its_derived_members_are_ignored(small_cac
         ({"class_to_superclass": np.full(8, 5, dtype=np.int64)}, "superclass table out of range"),
         ({"masks": np.zeros((96, 16, 16), dtype=bool)}, "masks"),
         ({"class_names": np.array([], dtype=np.str_)}, "no class names"),
+        ({"cam_contrast": np.zeros((96, 4, 4), dtype=np.float32)}, "contrastive CAMs"),
+        ({"cam_contrast": np.zeros((96, 8, 8), dtype=np.int64)}, "contrastive CAMs"),
     ],
     ids=["missing-member", "labels-range", "topk-range", "meta-not-json", "meta-not-object", "topk-cams-shape",
-         "probs-shape", "superclass-range", "masks-shape", "no-classes"],
+         "probs-shape", "superclass-range", "masks-shape", "no-classes", "contrast-shape", "contrast-dtype"],
 )
 def test_inconsistent_members_are_named(small_cache_file, change, expected):
     rewrite_npz(small_cache_file, **change)

@@ -22,6 +22,7 @@ from tui.halfblock import UPPER_HALF
 from tui.views.class_view import ClassView
 from tui.views.pairs import PairsView
 from tui.views.suspects import SuspectsView
+from tui.widgets.example_figure import ExampleFigure
 from tui.widgets.example_strip import ExampleStrip
 
 
@@ -180,9 +181,11 @@ def test_images_missing_for_some_entries_show_a_message_in_place(tmp_path, kind)
             for _ in range(len(pairs.images)):
                 await settle(app, pilot)
                 shown = shown_panels(app)
-                assert [t for t, _, _ in shown] == ["Original", "Grad-CAM (True)", "Grad-CAM (Pred)", "Pred − True"]
+                panels = app.query_one("#pairs-view").query_one(ExampleFigure).panels  # every page of them
+                assert [p.title for p in panels] == ["Original", "Grad-CAM (True)", "Grad-CAM (Pred)",
+                                                     "Why Pred, not True", "Pred − True"]
                 assert (shown[0][2].panel.rgb is None) is missing(pairs.images[pairs.current])
-                assert shown[3][2].panel.rgb is not None  # the difference is drawn over grey
+                assert panels[4].rgb is not None  # the difference is drawn over grey
                 await pilot.press("j")
             await pilot.press("6")
             await settle(app, pilot)
@@ -309,7 +312,7 @@ def test_the_tui_writes_into_a_markup_path_and_says_where(tmp_path):
 def test_a_class_with_no_test_images(tmp_path):
     base = synthetic_cache()
     keep = base.labels != 7
-    per_image = ("images", "labels", "probs", "topk_classes", "cam_true", "cam_topk", "masks", "logits")
+    per_image = ("images", "labels", "probs", "topk_classes", "cam_true", "cam_topk", "masks", "logits", "cam_contrast")
     cache = dataclasses.replace(base, **{name: getattr(base, name)[keep] for name in per_image})
 
     async def go():

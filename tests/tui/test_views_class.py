@@ -43,12 +43,19 @@ def test_class_view_header_examples_and_target(small_run, tmp_path):
 
             i = view.example.index
             shown = shown_panels(app)
-            assert titles(app) == ["Original", "Grad-CAM (True)", "Grad-CAM (Pred)", "Heatmap (Pred)"]
+            assert titles(app) == ["Original", "Grad-CAM (True)", "Grad-CAM (Pred)", "Why Pred, not True  v▸"]
             # the pixels are engine.figures', at the image's own resolution, as in the PNGs
             pred = int(cache.preds[i])
             cam = display_cam(cache.cam_for(i, pred), cache.images.shape[1:3])
             assert np.array_equal(shown[2][2].panel.rgb, overlay_rgb(cache.images[i], cam))
-            assert np.array_equal(shown[3][2].panel.rgb, heatmap_rgb(cam))
+            contrast = display_cam(cache.cam_contrast[i], cache.images.shape[1:3])
+            assert np.array_equal(shown[3][2].panel.rgb, overlay_rgb(cache.images[i], contrast))
+            await pilot.press("v")  # the fifth panel, which 160 columns do not hold beside the others
+            await settle(app, pilot)
+            assert titles(app) == ["Heatmap (Pred)  v▸"]
+            assert np.array_equal(shown_panels(app)[0][2].panel.rgb, heatmap_rgb(cam))
+            await pilot.press("v")
+            await settle(app, pilot)
             assert f"target: {small_run.class_names[pred]} (Pred)" in text_of(view.query_one("#example-caption"))
 
             await pilot.press("t")  # prediction -> the next top-k class

@@ -110,7 +110,7 @@ def test_enter_opens_the_images_like_this_one_and_g_its_class(small_run, tmp_pat
             assert view.spec == SliceSpec(CELL, t, p) and view.image == i
             assert list(view.slice.images) == pair_examples(c, t, p)
             titles = [panel.title for panel in view.query_one(ExampleFigure).panels]  # every page of them
-            assert titles == ["Original", "Grad-CAM (True)", "Grad-CAM (Pred)", "Pred − True"]
+            assert titles == ["Original", "Grad-CAM (True)", "Grad-CAM (Pred)", "Why Pred, not True", "Pred − True"]
             await pilot.press("enter")  # from the cell's own list: its class
             await settle(app, pilot)
             assert app.active_view == "class" and app.query_one(ClassView).class_id == t

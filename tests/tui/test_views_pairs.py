@@ -34,9 +34,15 @@ def test_pairs_view_lists_every_pair_and_shows_both_maps_and_their_difference(ma
                                                       for k in range(len(cp))]  # the top pairs come first
             assert [int(r[3]) for r in rows] == sorted((int(r[3]) for r in rows), reverse=True)
             assert view.images == pair_examples(small_run.cache, int(cp["true_id"][0]), int(cp["pred_id"][0]))
-            shown = shown_panels(app)
-            assert [t for t, _, _ in shown] == ["Original", "Grad-CAM (True)", "Grad-CAM (Pred)", "Pred − True"]
+            shown = shown_panels(app)  # 160 columns hold four 32x32 panels of five: v shows the fifth
+            assert [t for t, _, _ in shown] == ["Original", "Grad-CAM (True)", "Grad-CAM (Pred)", "Why Pred, not True  v▸"]
             assert shown[1][1].startswith(cp["true_name"][0]) and shown[2][1].startswith(cp["pred_name"][0])
+            assert shown[3][1] == f"{cp['pred_name'][0]}, not {cp['true_name'][0]}"
+            await pilot.press("v")
+            await settle(app, pilot)
+            assert [t for t, _, _ in shown_panels(app)] == ["Pred − True  v▸"]
+            await pilot.press("v")
+            await settle(app, pilot)
             await pilot.press("j")
             await settle(app, pilot)
             assert view.current == 1
@@ -107,5 +113,19 @@ def test_opening_a_pair_from_elsewhere_moves_the_cursor_to_it(small_run, tmp_pat
             assert app.active_view == "pairs" and view.rank == 3
             assert view.table.cursor == 2
             assert text_of(view.query_one("#pair-caption")).startswith("#3 ")
+
+    asyncio.run(go())
+
+
+def test_a_cache_without_contrastive_maps_shows_the_four_panels_it_always_had(make_cache, tmp_path):
+    from engine.analysis.analysed_run import AnalysedRun
+
+    async def go():
+        app = GradCamApp(AnalysedRun(make_cache(contrast=False)), out_dir=tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("4")
+            await settle(app, pilot)
+            assert [t for t, _, _ in shown_panels(app)] == ["Original", "Grad-CAM (True)", "Grad-CAM (Pred)",
+                                                            "Pred − True"]
 
     asyncio.run(go())

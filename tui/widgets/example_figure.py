@@ -1,4 +1,5 @@
-"""One example drawn as a row of captioned panels (original, Grad-CAMs, heatmap or difference).
+"""One example drawn as a row of captioned panels (original, Grad-CAMs, contrastive map, heatmap or
+difference).
 
 Every figure of the app is drawn here, the same way: a view binds its `drawing` (tui.figures.Drawing) to
 this widget; the panels are built in a thread (engine.figures.panels: upsampling and colouring take a few
@@ -24,7 +25,7 @@ from engine.figures.panels import Panel
 from tui.figures import Drawing
 from tui.widgets.image_panel import ImagePanel
 
-MAX_PANELS = 4
+MAX_PANELS = 5  # an error's figure: original, two maps, the contrastive map, heatmap or difference
 PANEL_CHROME = (1, 2)  # columns (right padding) and rows (title, caption) a panel adds to its picture
 MORE = "  v▸"
 
@@ -42,7 +43,7 @@ def per_page(n: int, width: int, height: int, picture: tuple[int, int] | None) -
 
 
 class ExampleFigure(Horizontal):
-    """Up to four panels side by side; unused slots are hidden so the others share the width."""
+    """Up to MAX_PANELS panels side by side; unused slots are hidden so the others share the width."""
 
     DEFAULT_CSS = """
     ExampleFigure {
