@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from engine.errors import UserError, brief
+from engine.gradcam.any_class import batch_members
 from engine.gradcam.device import free_memory_bytes
 from engine.gradcam.lanes import hooked, lane_count, lane_pool, make_lanes, run_on_lanes
 from engine.gradcam.methods import cams_by_autograd, cams_from_head
@@ -46,6 +47,9 @@ class BatchResult:
     cam_topk: np.ndarray  # float32 (B, K, h, w)
     finite: np.ndarray  # bool (B,): the model's logits were all finite (counted, not stored)
     images: np.ndarray | None = None  # uint8 (B, H, W, 3): what the cache shows, set by the stream
+    features: np.ndarray | None = None  # float16 (B, k): the layer's spatial mean (engine.gradcam.any_class)
+    cam_activations: np.ndarray | None = None  # float16 (B, k, h, w), where the run stores them
+    cam_all: np.ndarray | None = None  # float16 (B, C, h, w), where the run stores them
 
     def __len__(self) -> int:
         return len(self.probs)
@@ -86,11 +90,13 @@ class OnePass:
 
     def __init__(self, model: nn.Module, probe: ModelProbe, mean: tuple[float, float, float],
                  std: tuple[float, float, float], device: torch.device, batch_size: int = 256,
-                 topk: int = TOPK, method: str = "gradcam", precision: str = "fp32", tf32: bool = False) -> None:
+                 topk: int = TOPK, method: str = "gradcam", precision: str = "fp32", tf32: bool = False,
+                 any_class: str | None = None) -> None:
         check(precision, device, tf32)  # engine.gradcam.precision: refused where the device cannot
         self.model, self.probe, self.device = model, probe, device
         self.precision, self.tf32 = precision, tf32
         self.topk, self.method, self.batch_size = topk, method, batch_size
+        self.any_class = any_class  # what to store for any class's map (engine.gradcam.any_class)
         self.mean, self.std = normalisation(mean, std, device)
         self.lanes = make_lanes(model, probe.layer_name, lane_count(device))  # side by side on CPU
         self.notes: list[str] = []
@@ -218,10 +224,12 @@ class OnePass:
                 top = _clean(logits).topk(min(self.topk, logits.shape[1]), dim=1).indices
                 targets = torch.cat([y[:, None], top], dim=1)
                 cams = cams_from_head(act, head.to(self.device).float(), targets, self.method)
+                extra = batch_members(act, head, self.any_class, self.method)
         else:
             with torch.no_grad(), autocast(self.precision, self.device):  # no graph up to the layer; its hook
                 logits = self._model(model, x)  # records one from there to the logits
             act = captured.pop("act")
+            extra = batch_members(layout.to_grid(act.detach()).float(), None, None, self.method)
             top = _clean(logits.detach().float()).topk(min(self.topk, logits.shape[1]), dim=1).indices
             targets = torch.cat([y[:, None], top], dim=1)
             to_grid = layout.to_grid if self.precision == "fp32" else lambda t: layout.to_grid(t).float()  # fp32 sums
@@ -239,6 +247,7 @@ class OnePass:
             cam_true=cams[:, 0],
             cam_topk=cams[:, 1:],
             finite=finite.cpu().numpy(),
+            **extra,
         )
 
 

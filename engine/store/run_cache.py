@@ -25,6 +25,10 @@ class RunCache:
     class_to_superclass: np.ndarray | None = None  # int64 (C,)
     masks: np.ndarray | None = None  # bool (N, H, W), where the data set knows the object
     logits: np.ndarray | None = None  # float32 (N, C) raw scores, for calibration (temperature scaling)
+    features: np.ndarray | None = None  # float16 (N, k): the Grad-CAM layer's spatial mean (similar images)
+    cam_activations: np.ndarray | None = None  # float16 (N, k, h, w): the layer's map, any class's CAM with ...
+    head_weights: np.ndarray | None = None  # float32 (C, k): ... the linear head's weights (engine.analysis.any_class_maps)
+    cam_all: np.ndarray | None = None  # float16 (N, C, h, w): every class's CAM, where smaller than the above
 
     @property
     def num_images(self) -> int:
