@@ -3,10 +3,12 @@
 The features (the layer's spatial mean, what a linear head reads) are centred on the test set's mean
 before the cosine: after a ReLU every feature is positive, so raw cosines crowd near 1 for any two images,
 while centred ones spread over [-1, 1] and a high one means "the model sees these two alike". Near-duplicates
-are pairs of test images with centred cosine >= DUPLICATE_COSINE (a near-copy: the same photo recropped,
-recoloured or re-encoded, as planted copies in the tests show; two different photos of one class stay
-below it on CIFAR-100 and ResNet-56). Everything is a blocked float32 matrix product, so 10,000 images
-cost well under a second and memory stays at a block of rows.
+are pairs of test images with centred cosine >= DUPLICATE_COSINE = 0.98. Measured on CIFAR-100 with
+ResNet-56: the test set's two exact copies score 1.00 (and carry different labels: otter/seal, baby/girl),
+a copy made 10 levels brighter 0.998 (median; 0.989 for the lowest 5%), shifted by one pixel 0.98; the 19
+other pairs above 0.98 are near-identical photos of one class (0.980-0.989), and about one image in ten
+has a neighbour above 0.93, so a lower threshold lists look-alikes rather than copies. The search is a
+blocked float32 matrix product: memory stays at a block of rows.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DUPLICATE_COSINE = 0.95
+DUPLICATE_COSINE = 0.98
 NEAREST = 20
 BLOCK = 2048  # rows of the similarity matrix computed at once
 MAX_PAIRS = 10_000  # near-duplicate pairs kept (the closest)
@@ -73,7 +75,10 @@ def near_duplicates(unit: np.ndarray, threshold: float = DUPLICATE_COSINE, block
     for start in range(0, n, block):
         stop = min(n, start + block)
         sims = unit[start:stop] @ unit[start:].T  # (rows, n - start): this block against itself and the rest
-        rows, cols = np.nonzero(sims >= threshold)
+        np.fill_diagonal(sims, -np.inf)  # an image and itself
+        hit = np.nonzero(sims.max(axis=1) >= threshold)[0]  # most rows have none: search only the others
+        r, cols = np.nonzero(sims[hit] >= threshold)
+        rows = hit[r]
         cols_abs = cols + start
         rows_abs = rows + start
         keep = np.nonzero(cols_abs > rows_abs)[0]

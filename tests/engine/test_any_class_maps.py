@@ -17,7 +17,7 @@ from engine.gradcam.any_class import ACTIVATIONS, BUDGET, MAPS, plan_any_class
 from engine.models.cifar_resnet import cifar_resnet
 from engine.store import load_cache, save_cache
 from tests.engine.nets import FunctionalPool
-from tests.synthetic import synthetic_cache
+from tests.synthetic import synthetic_cache, with_any_class
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 METHODS = ("gradcam", "gradcampp", "hirescam", "layercam")
@@ -121,16 +121,7 @@ def test_the_autograd_path_stores_only_the_features(analyse_model):
 
 
 def _with_members(kind: str):
-    c = synthetic_cache()
-    rng = np.random.default_rng(3)
-    n, k = c.num_images, 6
-    extra = {"features": rng.random((n, k)).astype(np.float16)}
-    if kind == ACTIVATIONS:
-        extra |= {"cam_activations": rng.random((n, k, 8, 8)).astype(np.float16),
-                  "head_weights": rng.normal(size=(c.num_classes, k)).astype(np.float32)}
-    else:
-        extra["cam_all"] = rng.random((n, c.num_classes, 8, 8)).astype(np.float16)
-    return dataclasses.replace(c, **extra)
+    return with_any_class(synthetic_cache(), kind)
 
 
 @pytest.mark.parametrize("kind", [ACTIVATIONS, MAPS])
