@@ -5,7 +5,8 @@ Linear-head path (engine.gradcam.probe): the maps are one small product of the a
 weights, inside the inference-mode forward pass, no backward pass. Autograd path: the forward pass runs
 without autograd up to the Grad-CAM layer and records the graph from there to the logits only (a hook makes
 the layer's output the graph's leaf), and one batched vector-Jacobian product gives every target's gradient
-(engine.gradcam.methods). So memory holds the head's graph, not the whole network's.
+(engine.gradcam.methods). So memory holds the head's graph, not the whole network's. Both paths also return
+the layer's pooled features, and the linear-head path what any class's map needs (engine.gradcam.any_class).
 
 A batch is shared out across CPU lanes (engine.gradcam.lanes). A batch that does not fit is split: on the
 CPU the batch size is first capped to what the free memory holds (from the probe's measure of one image),
