@@ -1,8 +1,8 @@
 """What storing any class's maps and the pooled features costs: cache size and load time before/after, and
 how long a map of a class the pass did not draw, the nearest images and the near-duplicates take.
 
-    python benchmarks/bench_any_class.py [--shared ../shared] [--limit N] [--sections r56,folder224]
-                                         [--r56-cache PATH] [--repeats 5]
+    python benchmarks/bench_any_class.py [--shared ../shared] [--limit N] [--sections r56,folder224,pass]
+                                         [--r56-cache PATH] [--repeats 5] [--pass-images 1024]
 
 r56: `gradcam-batch run` of ResNet-56 on CIFAR-100 (all 10,000 images unless --limit; --r56-cache reuses a
 cache such a run wrote). folder224: a 224-px ImageFolder of --folder-images CIFAR-100 test images upscaled
@@ -10,7 +10,8 @@ cache such a run wrote). folder224: a 224-px ImageFolder of --folder-images CIFA
 cache written again without the new members (features, cam_activations, head_weights, cam_all): what the
 cache held until they were added, with everything else byte for byte the same. Load time: open_run(path)
 in a fresh process (interpreter start excluded), then the first image's arrays touched, best and median of
---repeats. The machine is shared: read wall times as upper bounds.
+--repeats. pass: the one pass itself in this process on ResNet-56, storing nothing extra, the activations or
+every class's map, alternated, best of 3. The machine is shared: read wall times as upper bounds.
 """
 
 from __future__ import annotations
@@ -174,6 +175,40 @@ def folder224(args) -> dict:
     return result
 
 
+def pass_cost(args) -> dict:
+    """The one pass over the first --pass-images test images with ResNet-56, storing nothing extra for any
+    class's map, the activations, or every class's map (the features in all three), alternated, best of 3."""
+    import torch
+
+    from engine.gradcam.any_class import ACTIVATIONS, MAPS
+    from engine.gradcam.one_pass import OnePass, normalisation, prepare, to_model_input
+    from engine.gradcam.probe import probe_model
+    from engine.models import load_model
+
+    images = np.ascontiguousarray(np.load(args.shared / "cifar100" / "test_images.npy", mmap_mode="r")[:args.pass_images])
+    labels = np.load(args.shared / "cifar100" / "test_fine_labels.npy")[:args.pass_images]
+    dev = torch.device("cpu")
+    model = prepare(load_model(args.shared / "models" / "chenyaofo_cifar100_resnet56.pth", 100,
+                               arch="cifar_resnet56").model, dev)
+    mean, std = (0.5070, 0.4865, 0.4409), (0.2673, 0.2564, 0.2761)
+    m, s = normalisation(mean, std, dev)
+    probe = probe_model(model, to_model_input(images[:2], m, s, dev), 100, "layer3")
+    best: dict[str, float] = {}
+    for _ in range(3):
+        for kind in (None, ACTIVATIONS, MAPS):
+            with OnePass(model, probe, mean, std, dev, 256, any_class=kind) as one:
+                t = time.perf_counter()
+                for start in range(0, len(labels), 256):
+                    one(images[start:start + 256], labels[start:start + 256])
+                took = time.perf_counter() - t
+            best[str(kind)] = min(best.get(str(kind), float("inf")), took)
+    result = {"case": f"pass-resnet56-{len(labels)}img", **{f"pass_s_{k}": round(v, 3) for k, v in best.items()},
+              "activations_over_none": round(best[ACTIVATIONS] / best["None"], 3),
+              "maps_over_none": round(best[MAPS] / best["None"], 3)}
+    print(json.dumps(result, indent=1), flush=True)
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
@@ -181,11 +216,12 @@ def main() -> None:
     ap.add_argument("--r56-cache", default=None)
     ap.add_argument("--folder-images", type=int, default=500)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--sections", default="r56,folder224")
+    ap.add_argument("--pass-images", type=int, default=1024)
+    ap.add_argument("--sections", default="r56,folder224,pass")
     args = ap.parse_args()
     args.shared = args.shared.resolve()
     for section in args.sections.split(","):
-        {"r56": r56, "folder224": folder224}[section](args)
+        {"r56": r56, "folder224": folder224, "pass": pass_cost}[section](args)
 
 
 if __name__ == "__main__":
