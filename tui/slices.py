@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from engine.analysis.analysed_run import AnalysedRun
+from engine.analysis.similar_images import MAX_IMAGES, searchable
 from engine.figures.numbers import pct
 
 CLASS, CELL, PREDICTED, ERRORS, CONFIDENT, SUSPECTS, FLAGS, IMAGE = (
@@ -234,6 +235,9 @@ def check(run: AnalysedRun, spec: SliceSpec) -> str | None:
         return f"No slice of kind {spec.kind!r}."
     if spec.kind in (SIMILAR, DUPLICATES) and run.cache.features is None:
         return NO_FEATURES
+    if spec.kind == DUPLICATES and not searchable(n):
+        return (f"Near-duplicates are searched for in test sets of up to {MAX_IMAGES:,} images (every pair); this one "
+                f"has {n:,}. n still lists the images most like one.")
     if spec.kind in (IMAGE, SIMILAR) and not 0 <= spec.a < n:
         return f"No image #{spec.a}: this test set has images 0 to {n - 1}."
     if spec.kind in (CLASS, PREDICTED, CELL) and not 0 <= spec.a < c:

@@ -151,10 +151,13 @@ class AnalysedRun:
 
     @cached_property
     def near_duplicates(self) -> "Duplicates | None":
-        """Pairs of test images the model sees as near-copies; None where the cache has no features."""
-        from engine.analysis.similar_images import near_duplicates
+        """Pairs of test images the model sees as near-copies; None where the cache has no features or the
+        test set is too large to compare every pair (engine.analysis.similar_images.MAX_IMAGES)."""
+        from engine.analysis.similar_images import near_duplicates, searchable
 
-        return None if self.unit_features is None else near_duplicates(self.unit_features)
+        if self.cache.features is None or not searchable(self.cache.num_images):
+            return None
+        return near_duplicates(self.unit_features)
 
     def compute_all(self) -> "AnalysedRun":
         """Every analysis now (before forking report workers, which then share them)."""

@@ -8,7 +8,8 @@ ResNet-56: the test set's two exact copies score 1.00 (and carry different label
 a copy made 10 levels brighter 0.998 (median; 0.989 for the lowest 5%), shifted by one pixel 0.98; the 19
 other pairs above 0.98 are near-identical photos of one class (0.980-0.989), and about one image in ten
 has a neighbour above 0.93, so a lower threshold lists look-alikes rather than copies. The search is a
-blocked float32 matrix product: memory stays at a block of rows.
+blocked float32 matrix product: memory stays at a block of rows; test sets above MAX_IMAGES are not searched
+(every pair of a million images is hours of work), the nearest images of one image always are.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ DUPLICATE_COSINE = 0.98
 NEAREST = 20
 BLOCK = 2048  # rows of the similarity matrix computed at once
 MAX_PAIRS = 10_000  # near-duplicate pairs kept (the closest)
+MAX_IMAGES = 100_000  # all pairs of up to this many images are compared (about a minute on two cores)
+
+
+def searchable(num_images: int) -> bool:
+    """Whether near-duplicates are searched for in a test set of this size (every pair: N^2 / 2)."""
+    return num_images <= MAX_IMAGES
 
 
 def unit_features(features: np.ndarray) -> np.ndarray:

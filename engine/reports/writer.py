@@ -18,6 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from engine.analysis.analysed_run import AnalysedRun
+from engine.analysis.similar_images import searchable
 from engine.console import progress_bar
 from engine.reports import filenames as fn
 from engine.reports.class_figure import write_class_figure
@@ -98,7 +99,7 @@ def plan(run: AnalysedRun) -> list[Task]:
         ("attention_csv", 0),
         ("attention_flags_csv", 0),
         ("high_conf_csv", 0),
-        *((("near_duplicates_csv", 0),) if run.cache.features is not None else ()),
+        *((("near_duplicates_csv", 0),) if run.cache.features is not None and searchable(run.cache.num_images) else ()),
         ("summary", 0),
         ("recommendations", 0),
     ]

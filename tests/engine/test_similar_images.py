@@ -80,3 +80,16 @@ def test_the_report_lists_the_pairs_in_near_duplicates_csv(tmp_path):
     row = df.iloc[0]
     assert (row.image_a, row.image_b, row["rank"]) == (3, 50, 1) and row.cosine > 0.999
     assert row.true_a == c.class_names[c.labels[3]] and row.same_label == (c.labels[3] == c.labels[50])
+
+
+def test_a_test_set_too_large_for_every_pair_is_not_searched(monkeypatch):
+    import engine.analysis.similar_images as sim
+    from engine.reports.writer import plan
+    from tui.slices import DUPLICATES, SIMILAR, SliceSpec, check
+
+    c = synthetic_cache()
+    run = AnalysedRun(dataclasses.replace(c, features=_features(c.num_images, 32).astype(np.float16)))
+    monkeypatch.setattr(sim, "MAX_IMAGES", c.num_images - 1)
+    assert run.near_duplicates is None and ("near_duplicates_csv", 0) not in plan(run)
+    assert "searched for in test sets of up to" in check(run, SliceSpec(DUPLICATES))
+    assert check(run, SliceSpec(SIMILAR, 0)) is None  # one image's nearest: still
