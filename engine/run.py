@@ -29,6 +29,7 @@ from engine.analysis.analysed_run import AnalysedRun
 from engine.config import CIFAR100_MEAN, CIFAR100_STD, RunConfig
 from engine.console import progress_bar, say, say_warning, visible
 from engine.errors import UserError
+from engine.gradcam.any_class import ACTIVATIONS, plan_any_class
 from engine.gradcam.distributed import Ranks
 from engine.gradcam.one_pass import OnePass, normalisation, prepare, to_model_input
 from engine.gradcam.precision import check as check_precision
@@ -40,7 +41,7 @@ from engine.sources.loader import auto_workers
 from engine.sources.preprocess import display_shape
 from engine.store import FOLDER_NAME, NPZ_NAME, RunCache, save_cache
 from engine.store.folder import FolderCacheWriter, check_cache_folder_target, finish_cache_folder
-from engine.store.output_folder import estimate_run_bytes, writing_into
+from engine.store.output_folder import check_output_folder, estimate_run_bytes, writing_into
 from engine.store.written_files import WrittenFiles
 
 FOLDER_ABOVE_IMAGES = 200_000  # `auto` writes a cache folder above this many images ...
@@ -142,6 +143,13 @@ def analyse(subject: Subject, config: RunConfig, *, console: Console | None = No
                             config.target_layer or subject.default_layer)
         say(console, f"{config.cam_name} at layer {visible(probe.layer_name)} ({probe.grid[0]}x{probe.grid[1]} "
                      f"{probe.grid_layout.kind}, {probe.cam_path} path)")
+        channels = int(probe.head.shape[1]) if probe.head is not None else probe.grid_layout.channels
+        any_class = plan_any_class(n, data.num_classes, channels, probe.grid, probe.head is not None)
+        say(console, f"Any class's map: {any_class.why}")
+        if out is not None and any_class.bytes:  # the room for them, now that the layer is known
+            check_output_folder(out, estimate_run_bytes(n, *display_hw, data.num_classes, masks=data.masks is not None,
+                                                        reports=config.reports, any_class_bytes=any_class.bytes,
+                                                        feature_channels=channels))
         workers = auto_workers(data.images, ranks.local_world_size) if config.workers is None else config.workers
         ranks.start(dev)
         try:
@@ -151,7 +159,8 @@ def analyse(subject: Subject, config: RunConfig, *, console: Console | None = No
                     writer = stack.enter_context(FolderCacheWriter(out / FOLDER_NAME, n))
                 sink = (writer or ArraySink(n)) if ranks.is_main else None
                 one = stack.enter_context(OnePass(model, probe, subject.mean, subject.std, dev, config.batch_size,
-                                                  method=config.cam, precision=config.precision, tf32=config.tf32))
+                                                  method=config.cam, precision=config.precision, tf32=config.tf32,
+                                                  any_class=any_class.kind))
                 with progress_bar(f"Forward pass + {config.cam_name}", n, console) as advance:
                     stats = stream_pass(data, one, ranks, sink, display_size=config.display_size, workers=workers,
                                         on_progress=advance)
@@ -161,6 +170,9 @@ def analyse(subject: Subject, config: RunConfig, *, console: Console | None = No
                 _say_notes(stats, n, console)
                 cache = assemble(subject, gathered_members(sink), stats, probe.layer_name, config, dev, ranks, fmt,
                                  workers, timings, layer_meta=probe.meta())
+                cache.meta["any_class_maps"] = any_class.meta()
+                if any_class.kind == ACTIVATIONS:
+                    cache.head_weights = probe.head.detach().float().cpu().numpy()
                 result = AnalysedRun(cache)
                 t0 = time.perf_counter()
                 m = result.metrics
@@ -249,6 +261,8 @@ def assemble(subject: Subject, arrays: dict[str, np.ndarray], stats: StreamStats
         cam_true=arrays["cam_true"], cam_topk=arrays["cam_topk"], class_names=data.class_names, meta=meta,
         superclass_names=data.superclass_names, class_to_superclass=data.class_to_superclass,
         masks=arrays.get("masks"), logits=arrays["logits"], cam_contrast=arrays.get("cam_contrast"),
+        features=arrays.get("features"),
+        cam_activations=arrays.get("cam_activations"), cam_all=arrays.get("cam_all"),
     )
 
 

@@ -20,6 +20,9 @@ def check_report_folder(out: Path, run: AnalysedRun) -> None:
              fn.ATTENTION_FLAGS_CSV, fn.HIGH_CONFIDENCE_ERRORS_CSV]
     if cache.superclass_names:
         fixed.append(fn.SUPERCLASS_CONFUSION)
+    if run.near_duplicates is not None:  # a run of this engine stores the pooled features: its near-duplicates
+        fixed.append(fn.NEAR_DUPLICATES_CSV)
+        assert len(pd.read_csv(out / fn.NEAR_DUPLICATES_CSV)) == len(run.near_duplicates)
     for name in fixed:
         assert (out / name).is_file(), name
     class_pngs = [out / fn.class_figure_name(c, n) for c, n in enumerate(cache.class_names)]

@@ -123,3 +123,22 @@ def subset(cache: RunCache, keep: np.ndarray) -> RunCache:
     return dataclasses.replace(
         cache, **{name: None if getattr(cache, name) is None else getattr(cache, name)[keep] for name in per_image}
     )
+
+
+def with_any_class(cache: RunCache, kind: str = "activations", channels: int = 32, twins: tuple[int, int] = (3, 50),
+                   seed: int = 3) -> RunCache:
+    """The cache with what a linear-head run stores beside it: pooled features (N, k) in which image
+    twins[1] is a copy of twins[0], and any class's maps as the layer's activations with the head's weights
+    (kind "activations") or every class's map ("maps")."""
+    rng = np.random.default_rng(seed)
+    n, c = cache.num_images, cache.num_classes
+    h, w = cache.cam_true.shape[1:]
+    act = rng.random((n, channels, h, w)).astype(np.float32)
+    act[twins[1]] = act[twins[0]]
+    extra = {"features": act.mean(axis=(2, 3)).astype(np.float16)}
+    if kind == "activations":
+        extra |= {"cam_activations": act.astype(np.float16),
+                  "head_weights": rng.normal(size=(c, channels)).astype(np.float32)}
+    else:
+        extra["cam_all"] = rng.random((n, c, h, w)).astype(np.float16)
+    return dataclasses.replace(cache, **extra, meta={**cache.meta, "cam_path": "linear-head"})

@@ -13,6 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from engine.analysis.analysed_run import AnalysedRun
+from engine.analysis.any_class_maps import stores_any_class, why_not_any_class
 from engine.analysis.metrics import confused_pairs_columns
 from engine.analysis.tables import Table
 from engine.figures.examples import worst_line
@@ -71,6 +72,23 @@ def next_target(run: AnalysedRun, i: int, current: int) -> int:
         order.append(truth)
     k = order.index(current) if current in order else -1
     return order[(k + 1) % len(order)]
+
+
+def step_any_target(run: AnalysedRun, current: int, delta: int = 1) -> int | None:
+    """The next class by id (any class, wrapping), where the cache can draw any class's map; else None
+    (why_not_target says why)."""
+    if not stores_any_class(run.cache):
+        return None
+    return (current + delta) % run.cache.num_classes
+
+
+def why_not_target(run: AnalysedRun) -> str:
+    return why_not_any_class(run.cache)
+
+
+def can_draw(run: AnalysedRun, i: int, cls: int) -> bool:
+    """Whether image i's map of class cls can be drawn: stored (true, top-k) or any class's."""
+    return run.cache.cam_for(i, cls) is not None or stores_any_class(run.cache)
 
 
 def confused_with(run: AnalysedRun, i: int, target: int) -> int:

@@ -2,7 +2,7 @@
 
 Every image of a class; of one confusion-matrix cell (any true -> predicted pair, not only the top ones);
 every image predicted as a class; all errors; the high-confidence errors, label suspects and attention flags
-of the diagnosis files; and one image by id. A slice is named by a SliceSpec (small and hashable: the history
+of the diagnosis files; one image by id; the images most like one image, and the near-duplicate pairs. A slice is named by a SliceSpec (small and hashable: the history
 remembers it) and built by slice_of() from an AnalysedRun alone (no Textual), in the order that answers its
 question; the sort keys re-order it on request. The definitions are the analyses' own (engine.analysis:
 calibration's high-confidence errors, label_suspects, attention's flags); the orders are the reports'.
@@ -16,10 +16,13 @@ from typing import Callable
 import numpy as np
 
 from engine.analysis.analysed_run import AnalysedRun
+from engine.analysis.similar_images import MAX_IMAGES, searchable
 from engine.figures.numbers import pct
 
 CLASS, CELL, PREDICTED, ERRORS, CONFIDENT, SUSPECTS, FLAGS, IMAGE = (
     "class", "cell", "predicted", "errors", "confident", "suspects", "flags", "image")
+SIMILAR, DUPLICATES = "similar", "duplicates"  # by the pooled features (engine.analysis.similar_images)
+NO_FEATURES = "This cache holds no pooled features (it was made before they were stored); run again to compare images."
 
 
 @dataclass(frozen=True)
@@ -195,9 +198,33 @@ def _image_slice(run: AnalysedRun, spec: SliceSpec) -> Slice:
     return _make(run, spec, f"Image #{spec.a}", np.array([spec.a]))
 
 
+def _similar_slice(run: AnalysedRun, spec: SliceSpec) -> Slice:
+    """Image a itself, then its NEAREST most similar test images."""
+    from engine.analysis.similar_images import NEAREST, nearest
+
+    c, names, i = run.cache, run.class_names, spec.a
+    idx, cos = nearest(run.unit_features, i, NEAREST)
+    title = (f"Similar to image #{i} (true {names[int(c.labels[i])]}, predicted {names[int(c.preds[i])]}): it, then "
+             f"the {len(idx)} nearest test images by the model's pooled features (cosine)")
+    return _make(run, spec, title, np.concatenate([[i], idx]),
+                 extra=("cosine", np.concatenate([[1.0], cos]).astype(np.float64)))
+
+
+def _duplicates_slice(run: AnalysedRun, spec: SliceSpec) -> Slice:
+    """Every image of a near-duplicate pair, closest pair first (near_duplicates.csv lists the pairs)."""
+    d = run.near_duplicates
+    idx, cos = d.images()
+    kept = f" (the closest {len(d):,} of {d.total:,})" if d.total > len(d) else ""
+    title = (f"Near-duplicates: {_plural(d.total, 'pair')} of test images the model sees alike (cosine ≥ "
+             f"{d.threshold:.2f}){kept}, {_plural(len(idx), 'image')}, closest pair first")
+    return _make(run, spec, title, idx, extra=("cosine", cos.astype(np.float64)),
+                 empty="No near-duplicates: no two test images look alike to the model.")
+
+
 BUILDERS: dict[str, Callable[[AnalysedRun, SliceSpec], Slice]] = {
     CLASS: _class_slice, CELL: _cell_slice, PREDICTED: _predicted_slice, ERRORS: _errors_slice,
     CONFIDENT: _confident_slice, SUSPECTS: _suspects_slice, FLAGS: _flags_slice, IMAGE: _image_slice,
+    SIMILAR: _similar_slice, DUPLICATES: _duplicates_slice,
 }
 
 
@@ -206,7 +233,12 @@ def check(run: AnalysedRun, spec: SliceSpec) -> str | None:
     n, c = run.cache.num_images, run.cache.num_classes
     if spec.kind not in BUILDERS:
         return f"No slice of kind {spec.kind!r}."
-    if spec.kind == IMAGE and not 0 <= spec.a < n:
+    if spec.kind in (SIMILAR, DUPLICATES) and run.cache.features is None:
+        return NO_FEATURES
+    if spec.kind == DUPLICATES and not searchable(n):
+        return (f"Near-duplicates are searched for in test sets of up to {MAX_IMAGES:,} images (every pair); this one "
+                f"has {n:,}. n still lists the images most like one.")
+    if spec.kind in (IMAGE, SIMILAR) and not 0 <= spec.a < n:
         return f"No image #{spec.a}: this test set has images 0 to {n - 1}."
     if spec.kind in (CLASS, PREDICTED, CELL) and not 0 <= spec.a < c:
         return f"No class {spec.a}: this run has classes 0 to {c - 1}."
@@ -229,4 +261,5 @@ NAMED: tuple[tuple[str, SliceSpec], ...] = (
     ("high-confidence errors", SliceSpec(CONFIDENT)),
     ("label suspects", SliceSpec(SUSPECTS)),
     ("attention flags", SliceSpec(FLAGS)),
+    ("near-duplicates", SliceSpec(DUPLICATES)),  # listed where the cache has the features (check())
 )

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # imported where first used: the first screen needs the metri
     from engine.analysis.calibration import Calibration
     from engine.analysis.map_agreement import MapAgreement
     from engine.analysis.sanity import RandomLogitCheck
+    from engine.analysis.similar_images import Duplicates
     from engine.analysis.suspect_precision import SuspectPrecision
 
 
@@ -141,11 +142,28 @@ class AnalysedRun:
 
         return find(self)
 
+    @cached_property
+    def unit_features(self) -> np.ndarray | None:
+        """The pooled features, centred and of unit length (engine.analysis.similar_images); None without."""
+        from engine.analysis.similar_images import unit_features
+
+        return None if self.cache.features is None else unit_features(self.cache.features)
+
+    @cached_property
+    def near_duplicates(self) -> "Duplicates | None":
+        """Pairs of test images the model sees as near-copies; None where the cache has no features or the
+        test set is too large to compare every pair (engine.analysis.similar_images.MAX_IMAGES)."""
+        from engine.analysis.similar_images import near_duplicates, searchable
+
+        if self.cache.features is None or not searchable(self.cache.num_images):
+            return None
+        return near_duplicates(self.unit_features)
+
     def compute_all(self) -> "AnalysedRun":
         """Every analysis now (before forking report workers, which then share them)."""
         for name in ("metrics", "selections", "calibration", "attention", "attention_ranking", "attention_per_class",
                      "attention_per_pair", "map_agreement", "sanity", "suspects", "suspect_precision",
-                     "coarse_confusion", "findings"):
+                     "coarse_confusion", "findings", "near_duplicates"):
             getattr(self, name)
         return self
 

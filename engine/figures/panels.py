@@ -10,10 +10,10 @@ the image size, min-max; the JET colormap; overlays at alpha 0.5. The figures of
 - confused pair: original | Grad-CAM (True) | Grad-CAM (Pred) | Why Pred, not True | Pred − True on one scale
 - label suspect: original | Grad-CAM of the given label | of the suggested label
 
-A cache may hold no picture for an image, or no map of a class: the panel then carries a note in place of
-its picture (the maps are drawn alone over no picture); nothing here raises for a missing picture. A cache
-from before the contrastive map was stored ("Why Pred, not True": the map of y_pred - y_true) has no such
-panel.
+Any class's map comes from engine.analysis.any_class_maps (the stored true/top-k maps first). A cache may
+hold no picture for an image, or no map of a class: the panel then carries a note in place of its picture
+(the maps are drawn alone over no picture); nothing here raises for a missing picture. A cache from before
+the contrastive map was stored ("Why Pred, not True": the map of y_pred - y_true) has no such panel.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.analysis.any_class_maps import cam_of
 from engine.analysis.cam_maps import EPS, display_cam, upsample
 from engine.config import CAM_METHODS
 from engine.figures.colours import diverging_rgb, heatmap_rgb, overlay_rgb
@@ -78,7 +79,7 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
 
 def shown_map(cache: RunCache, i: int, cls: int) -> np.ndarray | None:
     """Grad-CAM of image i for class cls as displayed, in [0, 1] at image_size, or None if not stored."""
-    cam = cache.cam_for(i, cls)
+    cam = cam_of(cache, i, cls)
     return None if cam is None else display_cam(cam, image_size(cache))
 
 
@@ -139,7 +140,7 @@ def difference(cache: RunCache, i: int, true_cls: int, pred_cls: int) -> Panel:
     their two peaks (a stronger map stays stronger), coloured RdBu_r over +-range, range = max(|difference|,
     25% of the peak), blended over a grey copy of the image. Red: more evidence for pred, blue: for true.
     The caption gives the range as a share of the peak."""
-    t, p = cache.cam_for(i, true_cls), cache.cam_for(i, pred_cls)
+    t, p = cam_of(cache, i, true_cls), cam_of(cache, i, pred_cls)
     if t is None or p is None:
         return Panel(None, "Pred − True", "", note=NO_MAP)
     both = upsample(np.maximum(np.stack([t, p]), 0.0), image_size(cache))
@@ -191,7 +192,7 @@ def suspect_panels(cache: RunCache, i: int, given: int, suggested: int) -> list[
     """Original | Grad-CAM of the given label | of the suggested label (left out when the cache stores no
     map of the suggested class for this image)."""
     out = [original(cache, i), overlay(cache, i, given, "Grad-CAM (given)", "true")]
-    if cache.cam_for(i, suggested) is not None:
+    if cam_of(cache, i, suggested) is not None:
         out.append(overlay(cache, i, suggested, "Grad-CAM (suggested)", "pred"))
     return out
 

@@ -6,7 +6,8 @@ Linear-head path (engine.gradcam.probe): the maps are one small product of the a
 weights, inside the inference-mode forward pass, no backward pass. Autograd path: the forward pass runs
 without autograd up to the Grad-CAM layer and records the graph from there to the logits only (a hook makes
 the layer's output the graph's leaf), and one batched vector-Jacobian product gives every target's gradient
-(engine.gradcam.methods). So memory holds the head's graph, not the whole network's.
+(engine.gradcam.methods). So memory holds the head's graph, not the whole network's. Both paths also return
+the layer's pooled features, and the linear-head path what any class's map needs (engine.gradcam.any_class).
 
 A batch is shared out across CPU lanes (engine.gradcam.lanes). A batch that does not fit is split: on the
 CPU the batch size is first capped to what the free memory holds (from the probe's measure of one image),
@@ -26,6 +27,7 @@ import torch
 from torch import nn
 
 from engine.errors import UserError, brief
+from engine.gradcam.any_class import batch_members
 from engine.gradcam.device import free_memory_bytes
 from engine.gradcam.lanes import hooked, lane_count, lane_pool, make_lanes, run_on_lanes
 from engine.gradcam.methods import cams_by_autograd, cams_from_head, contrast_from_head
@@ -48,6 +50,9 @@ class BatchResult:
     finite: np.ndarray  # bool (B,): the model's logits were all finite (counted, not stored)
     cam_contrast: np.ndarray | None = None  # float32 (B, h, w): the map of y_pred - y_true, zeros where right
     images: np.ndarray | None = None  # uint8 (B, H, W, 3): what the cache shows, set by the stream
+    features: np.ndarray | None = None  # float16 (B, k): the layer's spatial mean (engine.gradcam.any_class)
+    cam_activations: np.ndarray | None = None  # float16 (B, k, h, w), where the run stores them
+    cam_all: np.ndarray | None = None  # float16 (B, C, h, w), where the run stores them
 
     def __len__(self) -> int:
         return len(self.probs)
@@ -88,11 +93,13 @@ class OnePass:
 
     def __init__(self, model: nn.Module, probe: ModelProbe, mean: tuple[float, float, float],
                  std: tuple[float, float, float], device: torch.device, batch_size: int = 256,
-                 topk: int = TOPK, method: str = "gradcam", precision: str = "fp32", tf32: bool = False) -> None:
+                 topk: int = TOPK, method: str = "gradcam", precision: str = "fp32", tf32: bool = False,
+                 any_class: str | None = None) -> None:
         check(precision, device, tf32)  # engine.gradcam.precision: refused where the device cannot
         self.model, self.probe, self.device = model, probe, device
         self.precision, self.tf32 = precision, tf32
         self.topk, self.method, self.batch_size = topk, method, batch_size
+        self.any_class = any_class  # what to store for any class's map (engine.gradcam.any_class)
         self.mean, self.std = normalisation(mean, std, device)
         self.lanes = make_lanes(model, probe.layer_name, lane_count(device))  # side by side on CPU
         self.notes: list[str] = []
@@ -221,10 +228,12 @@ class OnePass:
                 targets = torch.cat([y[:, None], top], dim=1)
                 cams = cams_from_head(act, head.to(self.device).float(), targets, self.method)
                 contrast = contrast_from_head(act, head.to(self.device).float(), top[:, 0], y, self.method)
+                extra = batch_members(act, head, self.any_class, self.method)
         else:
             with torch.no_grad(), autocast(self.precision, self.device):  # no graph up to the layer; its hook
                 logits = self._model(model, x)  # records one from there to the logits
             act = captured.pop("act")
+            extra = batch_members(layout.to_grid(act.detach()).float(), None, None, self.method)
             top = _clean(logits.detach().float()).topk(min(self.topk, logits.shape[1]), dim=1).indices
             targets = torch.cat([y[:, None], top], dim=1)
             to_grid = layout.to_grid if self.precision == "fp32" else lambda t: layout.to_grid(t).float()  # fp32 sums
@@ -243,6 +252,7 @@ class OnePass:
             cam_topk=cams[:, 1:],
             finite=finite.cpu().numpy(),
             cam_contrast=contrast.float().cpu().numpy(),
+            **extra,
         )
 
 

@@ -1,5 +1,6 @@
 """The diagnosis files, straight from the run's analyses: reliability_diagram.png, superclass_confusion.png,
-label_suspects.csv, attention_per_class.csv, attention_flags.csv and high_confidence_errors.csv."""
+label_suspects.csv, attention_per_class.csv, attention_flags.csv, high_confidence_errors.csv and
+near_duplicates.csv."""
 
 from __future__ import annotations
 
@@ -148,3 +149,29 @@ def write_superclass_confusion(run: AnalysedRun, target: Path) -> Path:
     total = max(int(m.sum()), 1)
     fig.suptitle(f"Superclass confusion: {n} superclasses, superclass accuracy {np.trace(m) / total:.1%}", fontsize=14)
     return save_figure(fig, target)
+
+
+def near_duplicates_frame(run: AnalysedRun) -> pd.DataFrame:
+    """Pairs of test images the model sees as near-copies (engine.analysis.similar_images), closest first,
+    with both labels and predictions: a pair with two labels is a labelling question, a pair across a
+    train/test split a leak."""
+    d, cache = run.near_duplicates, run.cache
+    names = np.asarray(cache.class_names, dtype=object)
+    a, b = (d.a, d.b) if d is not None else (np.zeros(0, dtype=np.int64),) * 2
+    return pd.DataFrame(
+        {
+            "rank": np.arange(1, len(a) + 1),
+            "image_a": a,
+            "image_b": b,
+            "cosine": d.cosine if d is not None else np.zeros(0, dtype=np.float32),
+            "true_a": names[cache.labels[a]],
+            "true_b": names[cache.labels[b]],
+            "predicted_a": names[cache.preds[a]],
+            "predicted_b": names[cache.preds[b]],
+            "same_label": cache.labels[a] == cache.labels[b],
+        }
+    )
+
+
+def write_near_duplicates_csv(run: AnalysedRun, target: Path) -> Path:
+    return write_text(target, to_csv_text(near_duplicates_frame(run)))

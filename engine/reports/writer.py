@@ -18,6 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from engine.analysis.analysed_run import AnalysedRun
+from engine.analysis.similar_images import searchable
 from engine.console import progress_bar
 from engine.reports import filenames as fn
 from engine.reports.class_figure import write_class_figure
@@ -26,6 +27,7 @@ from engine.reports.diagnosis import (
     write_attention_csv,
     write_attention_flags_csv,
     write_high_confidence_errors_csv,
+    write_near_duplicates_csv,
     write_reliability_diagram,
     write_superclass_confusion,
     write_suspects_csv,
@@ -65,6 +67,7 @@ _FIXED: dict[str, tuple[str, Callable[[AnalysedRun, Path], Path]]] = {
     "attention_csv": (fn.ATTENTION_CSV, write_attention_csv),
     "attention_flags_csv": (fn.ATTENTION_FLAGS_CSV, write_attention_flags_csv),
     "high_conf_csv": (fn.HIGH_CONFIDENCE_ERRORS_CSV, write_high_confidence_errors_csv),
+    "near_duplicates_csv": (fn.NEAR_DUPLICATES_CSV, write_near_duplicates_csv),
     "summary": (fn.SUMMARY_TXT, write_summary),
     "recommendations": (fn.RECOMMENDATIONS_TXT, lambda r, t: write_text(t, recommendations_text(r))),
 }
@@ -96,6 +99,7 @@ def plan(run: AnalysedRun) -> list[Task]:
         ("attention_csv", 0),
         ("attention_flags_csv", 0),
         ("high_conf_csv", 0),
+        *((("near_duplicates_csv", 0),) if run.cache.features is not None and searchable(run.cache.num_images) else ()),
         ("summary", 0),
         ("recommendations", 0),
     ]

@@ -76,16 +76,20 @@ def estimate_run_bytes(
     cam_size: tuple[int, int] = (8, 8),
     masks: bool = False,
     reports: bool = True,
+    feature_channels: int = 0,
+    any_class_bytes: int = 0,
 ) -> RunBytes:
     """Bytes a run writes. The cache: its uncompressed members (per image: image, probabilities and logits,
-    top-k, true-class, top-k and contrastive maps, mask). The reports: each class figure about 24 KiB plus 31 KiB per
-    example it shows (at most 8: 5 worst, 3 best), five pair figures of at most 170 KiB, and 6 MiB for the
-    HTML page and the other files. Measured on the CIFAR-100 test split (ResNet-56): 57.1 MB cache + 34.3 MB
-    reports for 10,000 images, 0.30 + 10.3 MB for 50."""
+    top-k, true-class, top-k and contrastive maps, mask; the layer's pooled features at fp16, feature_channels
+    each) and any_class_bytes for any class's maps (engine.gradcam.any_class). The reports: each class figure
+    about 24 KiB plus 31 KiB per example it shows (at most 8: 5 worst, 3 best), five pair figures of at most
+    170 KiB, and 6 MiB for the HTML page and the other files. Measured on the CIFAR-100 test split (ResNet-56,
+    without the any-class members): 57.1 MB cache + 34.3 MB reports for 10,000 images, 0.30 + 10.3 MB for 50."""
     per_image = height * width * 3 + num_classes * 4 * 2 + topk * 8 + 8 + (2 + topk) * cam_size[0] * cam_size[1] * 4
     if masks:
         per_image += height * width
-    cache = num_images * per_image + num_classes * num_classes * 8 + num_classes * 64
+    per_image += 2 * feature_channels
+    cache = num_images * per_image + num_classes * num_classes * 8 + num_classes * 64 + any_class_bytes
     if not reports:
         return RunBytes(int(cache))
     examples = min(8.0, num_images / max(1, num_classes))

@@ -26,6 +26,10 @@ class RunCache:
     masks: np.ndarray | None = None  # bool (N, H, W), where the data set knows the object
     logits: np.ndarray | None = None  # float32 (N, C) raw scores, for calibration (temperature scaling)
     cam_contrast: np.ndarray | None = None  # float32 (N, h, w): the map of y_pred - y_true; 0 where right
+    features: np.ndarray | None = None  # float16 (N, k): the Grad-CAM layer's spatial mean (similar images)
+    cam_activations: np.ndarray | None = None  # float16 (N, k, h, w): the layer's map, any class's CAM with ...
+    head_weights: np.ndarray | None = None  # float32 (C, k): ... the linear head's weights (engine.analysis.any_class_maps)
+    cam_all: np.ndarray | None = None  # float16 (N, C, h, w): every class's CAM, where smaller than the above
 
     @property
     def num_images(self) -> int:

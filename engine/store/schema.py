@@ -46,6 +46,10 @@ MEMBERS = (
     Member("masks", "bool", True, required=False),
     Member("logits", "float32", True, required=False),
     Member("cam_contrast", "float32", True, required=False),
+    Member("features", "float16", True, required=False),
+    Member("cam_activations", "float16", True, required=False),
+    Member("cam_all", "float16", True, required=False),
+    Member("head_weights", "float32", False, required=False),
 )
 BY_NAME = {m.name: m for m in MEMBERS}
 PER_IMAGE = tuple(m.name for m in MEMBERS if m.per_image)
@@ -57,8 +61,9 @@ def _str_array(names: list[str] | None) -> np.ndarray:
 
 
 def header_members(cache: RunCache) -> dict[str, np.ndarray]:
-    """The members that are not per image: version, metadata, names and the superclass table."""
-    return {
+    """The members that are not per image: version, metadata, names and the superclass table (and the
+    linear head's weights, where the any-class maps are stored as the layer's activations)."""
+    out = {
         "schema_version": np.array(SCHEMA_VERSION, dtype=np.int64),
         "meta_json": np.array(json.dumps(cache.meta, sort_keys=True)),
         "class_names": _str_array(cache.class_names),
@@ -69,6 +74,9 @@ def header_members(cache: RunCache) -> dict[str, np.ndarray]:
             else np.full(cache.num_classes, -1, dtype=np.int64)
         ),
     }
+    if cache.head_weights is not None:
+        out["head_weights"] = np.asarray(cache.head_weights, dtype=np.float32)
+    return out
 
 
 def per_image_members(cache: RunCache) -> dict[str, np.ndarray]:

@@ -87,6 +87,7 @@ def validated(d: dict[str, np.ndarray], path: Path) -> RunCache:
     contrast = d.get("cam_contrast")
     if contrast is not None:
         check(contrast.shape == cam_true.shape and contrast.dtype.kind == "f", path, "contrastive CAMs")
+    extra = _any_class_members(d, n, c, cam_true.shape[1:], path)
     return RunCache(
         images=images,
         labels=labels.astype(np.int64, copy=False),
@@ -101,4 +102,26 @@ def validated(d: dict[str, np.ndarray], path: Path) -> RunCache:
         masks=masks,
         logits=None if logits is None else logits.astype(np.float32, copy=False),
         cam_contrast=None if contrast is None else contrast.astype(np.float32, copy=False),
+        **extra,
     )
+
+
+def _any_class_members(d: dict[str, np.ndarray], n: int, c: int, grid: tuple[int, ...], path: Path) -> dict:
+    """The optional members of similar images and any class's map, checked against each other: features
+    (N, k); the layer's activations (N, k, h, w) with the head's weights (C, k), never one without the other;
+    every class's map (N, C, h, w)."""
+    features, act, head, every = (d.get(m) for m in ("features", "cam_activations", "head_weights", "cam_all"))
+    if features is not None:
+        check(features.ndim == 2 and features.shape[0] == n and features.shape[1] >= 1 and features.dtype.kind == "f",
+              path, "features")
+    check((act is None) == (head is None), path, "layer activations without the head's weights, or the reverse")
+    if act is not None:
+        k = act.shape[1] if act.ndim == 4 else -1
+        check(act.ndim == 4 and act.shape[0] == n and k >= 1 and tuple(act.shape[2:]) == tuple(grid)
+              and act.dtype.kind == "f", path, "layer activations")
+        check(head.shape == (c, k) and head.dtype.kind == "f", path, "head weights")
+        check(features is None or features.shape[1] == k, path, "features and activations of different widths")
+    if every is not None:
+        check(every.shape == (n, c, *grid) and every.dtype.kind == "f", path, "every class's CAMs")
+    return {"features": features, "cam_activations": act, "cam_all": every,
+            "head_weights": None if head is None else np.asarray(head, dtype=np.float32)}

@@ -42,6 +42,13 @@ def test_resnet56_cache_is_complete_and_self_consistent(resnet56_run):
     assert cache.meta["normalisation"]["std"] == [0.2673, 0.2564, 0.2761]
     assert cache.meta["metrics"]["top1"] == run.metrics.top1
     assert abs(run.metrics.top1 - 0.7263) < 1e-9
+    # any class's map from the layer's activations (smaller than 100 maps), and the pooled features
+    assert cache.meta["any_class_maps"]["stored"] == "activations" and cache.cam_all is None
+    assert cache.cam_activations.shape == (10000, 64, 8, 8) and cache.head_weights.shape == (100, 64)
+    assert cache.features.shape == (10000, 64)
+    dup = run.near_duplicates  # the test set's two exact copies, labelled differently, come first
+    assert {(int(a), int(b)) for a, b in zip(dup.a[:2], dup.b[:2])} == {(897, 9569), (1332, 5795)}
+    assert (cache.images[897] == cache.images[9569]).all() and cache.labels[897] != cache.labels[9569]
     # worst-5 per class follow the definition: misclassified first, by descending wrong confidence
     for c in range(100):
         picks = run.selections.worst_of(c)

@@ -65,6 +65,11 @@ def test_two_processes_write_the_cache_one_process_writes(tmp_path, batch):
         np.testing.assert_array_equal(getattr(b, name), getattr(a, name), err_msg=name)
     for name in ("cam_true", "cam_topk", "cam_contrast", "probs", "logits"):
         np.testing.assert_allclose(getattr(b, name), getattr(a, name), atol=1e-5, rtol=0, err_msg=name)
+    for name in ("features", "cam_activations", "cam_all"):  # fp16: equal to its rounding
+        assert (getattr(a, name) is None) == (getattr(b, name) is None), name
+        if getattr(a, name) is not None:
+            np.testing.assert_allclose(getattr(b, name), getattr(a, name), atol=1e-3, rtol=1e-3, err_msg=name)
+    assert a.features is not None
     np.testing.assert_array_equal(AnalysedRun(b).metrics.confusion, AnalysedRun(a).metrics.confusion)
     # rank 0 alone prints the summary and writes; the other rank writes nothing
     assert p2.stdout.count("Predictions collected for 301 images") == 1

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torchvision
 
+from engine.analysis.any_class_maps import cams_from_activations, stores_any_class
 from engine.analysis.cam_maps import display_cam
 from tests.engine.families import IMAGENET_MEAN, IMAGENET_STD, build_torchvision, expected_layer, family, live, reference_maps
 
@@ -52,6 +53,16 @@ def test_family_layer_and_maps_match_pytorch_grad_cam(name, analyse_model):
         assert layer_map["layout"] == "tokens" and layer_map["prefix_tokens"] == 1
     if family(name) == "densenet":
         assert layer_map["read_after_in_place"]  # F.relu(features, inplace=True) follows the layer
+    c = run.cache  # the pooled features on both paths; any class's map from what the linear-head path stored
+    assert c.features.shape == (IMAGES, layer_map["channels"]) and np.isfinite(c.features).all()
+    assert stores_any_class(c) == (meta["cam_path"] == "linear-head")
+    if stores_any_class(c):
+        for i in range(IMAGES):
+            classes = c.topk_classes[i]
+            maps = (c.cam_all[i, classes].astype(np.float32) if c.cam_all is not None else
+                    cams_from_activations(c.cam_activations[i], c.head_weights, classes, meta["cam_method"]))
+            peak = max(float(c.cam_topk[i].max()), 1e-12)
+            assert np.abs(maps - c.cam_topk[i]).max() < 3e-3 * peak, i
 
     ours_true = display_cam(run.cache.cam_true, (size, size))
     predicted = run.cache.topk_classes[:, 0]

@@ -17,7 +17,9 @@ from engine.errors import CacheError
 from engine.store import SCHEMA_VERSION, load_cache, save_cache
 from engine.store.schema import MEMBERS
 from tests.conftest import rewrite_npz
+from tests.synthetic import with_any_class
 
+ANY_CLASS = ("features", "cam_activations", "cam_all", "head_weights")  # optional: what a linear-head run adds
 V1_DERIVED = ("confusion", "worst_idx", "worst_kind", "best_idx", "suspect_image", "suspect_class")
 
 
@@ -38,12 +40,16 @@ def test_round_trip_keeps_everything(tmp_path, small_cache):
     assert AnalysedRun(loaded).metrics.top1 == AnalysedRun(small_cache).metrics.top1
 
 
-def test_the_cache_holds_the_schemas_members_and_nothing_derived(small_cache_file):
+def test_the_cache_holds_the_schemas_members_and_nothing_derived(small_cache_file, small_cache, tmp_path):
     """The confusion matrix, the selections and the label suspects are computed from the stored arrays,
-    never stored (a cache cannot disagree with itself)."""
+    never stored (a cache cannot disagree with itself). Any class's maps are stored in one of two forms."""
     stored = set(_members(small_cache_file))
-    assert stored == {m.name for m in MEMBERS}
+    assert stored == {m.name for m in MEMBERS} - set(ANY_CLASS)
     assert not stored & set(V1_DERIVED)
+    for kind, left_out in (("activations", "cam_all"), ("maps", "cam_activations")):
+        path = save_cache(with_any_class(small_cache, kind), tmp_path / f"{kind}.npz")
+        left = {left_out, "head_weights"} if kind == "maps" else {left_out}
+        assert set(_members(path)) == {m.name for m in MEMBERS} - left
 
 
 def test_members_are_plain_arrays_without_pickle(small_cache_file):

@@ -15,14 +15,16 @@ from engine.analysis.analysed_run import AnalysedRun
 from engine.errors import CacheError, WriteFailed
 from engine.store import load_cache, resolve_cache_path, save_cache
 from engine.store.folder import FolderCacheWriter, has_manifest, is_cache_folder
+from tests.synthetic import with_any_class
 
 
 def test_folder_cache_round_trip_is_memory_mapped(tmp_path, small_cache):
+    small_cache = with_any_class(small_cache)
     path = save_cache(small_cache, tmp_path / "cache")
     assert is_cache_folder(path) and has_manifest(path)
     loaded = load_cache(path)
     for name in ("images", "labels", "probs", "topk_classes", "cam_true", "cam_topk", "masks", "logits",
-                 "cam_contrast"):
+                 "cam_contrast", "features", "cam_activations"):
         assert isinstance(getattr(loaded, name), np.memmap), name
         np.testing.assert_array_equal(getattr(loaded, name), getattr(small_cache, name))
     assert loaded.meta == small_cache.meta and loaded.class_names == small_cache.class_names

@@ -48,6 +48,9 @@ def test_a_refused_write_is_one_sentence_naming_the_file(tmp_path, monkeypatch):
 def test_too_little_free_space_for_the_estimate(tmp_path, monkeypatch):
     needed = estimate_run_bytes(10_000, 32, 32, 100)
     assert 85e6 < needed.total < 95e6  # CIFAR-100 (ResNet-56): 57.1 MB cache + 34.3 MB reports measured
+    with_maps = estimate_run_bytes(10_000, 32, 32, 100, feature_channels=64, any_class_bytes=81_945_600)
+    assert with_maps.cache == needed.cache + 10_000 * 64 * 2 + 81_945_600  # the any-class members, counted
+    assert 135e6 < with_maps.cache < 145e6  # ResNet-56: 137.8 MB measured, + 2.6 MB of contrastive maps
     free = shutil.disk_usage(tmp_path).free
     check_output_folder(tmp_path, needed_bytes=min(needed.total, free // 2))  # room: no complaint
     usage = shutil.disk_usage(tmp_path)

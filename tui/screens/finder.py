@@ -1,6 +1,7 @@
 """`/` from anywhere: type what to open and pick it. A class by name (its page, all its images, or every
 image predicted as it), a pair as `seal > otter`, an image by id (`#1234` or `1234`), a superclass's block of
-the confusion matrix, or a named slice (all errors, high-confidence errors, label suspects, attention flags).
+the confusion matrix, or a named slice (all errors, high-confidence errors, label suspects, attention flags,
+near-duplicates).
 
 What the words match is worked out here from the run alone (candidates()); the screen returns the chosen
 message and the app opens it as any view's message.
@@ -22,13 +23,13 @@ from textual.widgets.option_list import Option
 
 from engine.analysis.analysed_run import AnalysedRun
 from tui.messages import OpenClass, OpenConfusion, OpenSlice
-from tui.slices import CELL, CLASS, IMAGE, NAMED, PREDICTED, SliceSpec
+from tui.slices import CELL, CLASS, IMAGE, NAMED, PREDICTED, SliceSpec, check
 
 MAX_SHOWN = 40
 PAIR = re.compile(r"\s*(.+?)\s*(?:>|→|->)\s*(.+?)\s*$")
 
 
-def _classes(run: AnalysedRun, words: str) -> list[int]:
+def classes_matching(run: AnalysedRun, words: str) -> list[int]:
     """Class ids whose name contains `words` (case-insensitive): exact matches, then prefixes, then the rest."""
     w = words.lower()
     names = [n.lower() for n in run.class_names]
@@ -52,7 +53,7 @@ def candidates(run: AnalysedRun, text: str) -> list[tuple[str, Message]]:
             out.append((f"no image #{i}: this test set has images 0 to {n - 1}", None))
     pair = PAIR.match(t)
     if pair:
-        left, right = _classes(run, pair.group(1)), _classes(run, pair.group(2))
+        left, right = classes_matching(run, pair.group(1)), classes_matching(run, pair.group(2))
         m = run.metrics.confusion
         for a in left[:3]:
             for b in right[:3]:
@@ -60,12 +61,12 @@ def candidates(run: AnalysedRun, text: str) -> list[tuple[str, Message]]:
                             OpenSlice(SliceSpec(CELL, a, b))))
     low = t.lower()
     for label, spec in NAMED:
-        if not t or low in label:
+        if (not t or low in label) and check(run, spec) is None:
             out.append((label, OpenSlice(spec)))
     if not t or low in "confusion matrix":
         out.append(("the confusion matrix", OpenConfusion()))
     if t and not pair and not digits.isdigit():
-        for c in _classes(run, t)[:MAX_SHOWN // 3]:
+        for c in classes_matching(run, t)[:MAX_SHOWN // 3]:
             out.append((f"class {names[c]} (its page)", OpenClass(c)))
             out.append((f"every image of {names[c]}", OpenSlice(SliceSpec(CLASS, c))))
             out.append((f"every image predicted as {names[c]}", OpenSlice(SliceSpec(PREDICTED, c))))

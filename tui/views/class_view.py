@@ -19,15 +19,19 @@ from engine.figures.examples import Example, class_examples, target_role
 from engine.figures.panels import class_example_panels
 from tui.figures import Drawing, Figure, class_page, example_figure
 from tui.messages import OpenClass, OpenPair, OpenSlice, WriteFigure
-from tui.slices import CLASS, PREDICTED, SliceSpec
+from tui.screens.class_prompt import ClassPrompt
+from tui.slices import CLASS, PREDICTED, SIMILAR, SliceSpec
 from tui.model import (
     class_header,
     confused_with,
     default_target,
     example_caption,
     least_accurate,
+    can_draw,
     next_target,
     pair_rank,
+    step_any_target,
+    why_not_target,
 )
 from tui.views.base import Runs, View
 from tui.widgets.caption import Caption
@@ -57,6 +61,8 @@ class ClassView(View, can_focus=True):
     HELP = [
         ("j k  → ←", "next · previous example (the worst 5, then the best 3)"),
         ("t", "Grad-CAM target: predicted → other top-k → true class"),
+        ("T  m", "any class's Grad-CAM: the next class by id · type a class name (where the cache stores them)"),
+        ("n", "the test images most similar to this one (Images view)"),
         ("g", "go to the class this example was confused with"),
         ("p", "open this mistake's confused pair"),
         ("i  I", "list every image of the class · every image predicted as it (Images view)"),
@@ -89,6 +95,9 @@ class ClassView(View, can_focus=True):
         Binding("j,right", "step(1)", "Next example"),
         Binding("k,left", "step(-1)", "Prev example"),
         Binding("t", "cycle_target", "CAM target"),
+        Binding("T", "any_target(1)", "Any class", show=False),
+        Binding("m", "choose_target", "Class by name", show=False),
+        Binding("n", "similar", "Similar images", show=False),
         Binding("g", "goto_confused", "Go to confused class"),
         Binding("p", "open_pair", "Open pair", show=False),
         Binding("right_square_bracket", "next_class(1)", "Next class"),
@@ -200,6 +209,34 @@ class ClassView(View, can_focus=True):
         ex = self.example
         if ex is not None:
             self.place = replace(self.place, target=next_target(self.run, ex.index, self.target))
+
+    def action_any_target(self, delta: int) -> None:
+        ex = self.example
+        if ex is None:
+            return
+        target = step_any_target(self.run, self.target, delta)
+        if target is None:
+            self.notify(why_not_target(self.run), severity="warning", markup=False)
+            return
+        self.place = replace(self.place, target=target)
+
+    def action_choose_target(self) -> None:
+        if self.example is not None:
+            self.app.push_screen(ClassPrompt(self.run), self._chosen)
+
+    def _chosen(self, cls: int | None) -> None:
+        ex = self.example
+        if cls is None or ex is None:
+            return
+        if not can_draw(self.run, ex.index, cls):
+            self.notify(why_not_target(self.run), severity="warning", markup=False)
+            return
+        self.place = replace(self.place, target=cls)
+
+    def action_similar(self) -> None:
+        ex = self.example
+        if ex is not None:
+            self.post_message(OpenSlice(SliceSpec(SIMILAR, ex.index)))
 
     def action_goto_confused(self) -> None:
         ex = self.example

@@ -25,17 +25,18 @@ from engine.figures.panels import class_example_panels, pair_example_panels, sus
 from engine.store.reviews import AMBIGUOUS, RIGHT, WRONG
 from tui.figures import Drawing, Figure, example_figure
 from tui.messages import OpenClass, OpenSlice
-from tui.model import default_target, example_caption, next_target
+from tui.model import can_draw, default_target, example_caption, next_target, step_any_target, why_not_target
 from tui.review import MARKS, WORDS
-from tui.slices import CELL, CONFIDENT, ERRORS, FLAGS, SORTS, SUSPECTS, Slice, SliceSpec, Sort, check, slice_of, \
-    sorted_order, sorts_of
+from tui.screens.class_prompt import ClassPrompt
+from tui.slices import CELL, CONFIDENT, DUPLICATES, ERRORS, FLAGS, SIMILAR, SORTS, SUSPECTS, Slice, SliceSpec, Sort, \
+    check, slice_of, sorted_order, sorts_of
 from tui.views.base import Runs, View
 from tui.widgets.caption import Caption
 from tui.widgets.example_figure import ExampleFigure
 from tui.widgets.virtual_table import Column, VirtualTable
 
 SLOW = {SUSPECTS: "Finding label suspects…", FLAGS: "Measuring where every Grad-CAM looks…",
-        CONFIDENT: "Calibrating…"}  # slices whose analysis takes a moment the first time: built in a thread
+        CONFIDENT: "Calibrating…", DUPLICATES: "Comparing every pair of images…"}  # slices whose analysis takes a moment the first time: built in a thread
 COLUMNS = [Column("image", 5, right=True), Column("true", 0), Column("predicted", 0), Column("conf", 6, right=True),
            Column("review", 10)]
 
@@ -55,6 +56,8 @@ class ImagesView(View):
         ("g", "open this image's true class in the Class view"),
         ("s  r", "cycle the sort (slice order, confidence, p(true), image id, class, ...) · reverse it"),
         ("t", "Grad-CAM target: predicted → other top-k → true class"),
+        ("T  m", "any class's Grad-CAM: the next class by id · type a class name (where the cache stores them)"),
+        ("n", "the test images most similar to this one; / near-duplicates lists the look-alike pairs"),
         ("x  c  a", "review: label wrong (the suggested label) · label right · ambiguous; then the next image"),
         ("l  u", "review: another suggested label (the model's top-k) · clear the verdict"),
         ("v", "the next panels, where not all fit at their pixel size"),
@@ -95,6 +98,9 @@ class ImagesView(View):
         Binding("s", "cycle_sort", "Sort", show=False),
         Binding("r", "reverse_sort", "Reverse", show=False),
         Binding("t", "cycle_target", "CAM target", show=False),
+        Binding("T", "any_target(1)", "Any class", show=False),
+        Binding("m", "choose_target", "Class by name", show=False),
+        Binding("n", "similar", "Similar images", show=False),
         Binding("g", "open_class", "Open class", show=False),
         Binding("x", "verdict('wrong')", "Label wrong", show=False),
         Binding("c", "verdict('right')", "Label right", show=False),
@@ -342,6 +348,39 @@ class ImagesView(View):
         if i is not None and self.drawing is not None and self.drawing.build is class_example_panels:
             self.target = next_target(self.run, i, self.target)
             self._example()
+
+    def _targets(self) -> bool:
+        """Whether the panels on show have a Grad-CAM target to change (a class's example, not a pair's)."""
+        return self.image is not None and self.drawing is not None and self.drawing.build is class_example_panels
+
+    def action_any_target(self, delta: int) -> None:
+        if not self._targets():
+            return
+        target = step_any_target(self.run, self.target, delta)
+        if target is None:
+            self.notify(why_not_target(self.run), severity="warning", markup=False)
+            return
+        self.target = target
+        self._example()
+
+    def action_choose_target(self) -> None:
+        if self._targets():
+            self.app.push_screen(ClassPrompt(self.run), self._chosen)
+
+    def _chosen(self, cls: int | None) -> None:
+        i = self.image
+        if cls is None or i is None or not self._targets():
+            return
+        if not can_draw(self.run, i, cls):
+            self.notify(why_not_target(self.run), severity="warning", markup=False)
+            return
+        self.target = cls
+        self._example()
+
+    def action_similar(self) -> None:
+        i = self.image
+        if i is not None:
+            self.post_message(OpenSlice(SliceSpec(SIMILAR, i)))
 
     def action_open_class(self) -> None:
         i = self.image
