@@ -111,6 +111,7 @@ def run(
     reports: bool = typer.Option(True, "--reports/--no-reports", help="Write the PNG/CSV/HTML/TXT reports after the cache."),
     precision: str = typer.Option("fp32", "--precision", help="fp32 (exact) | bf16 | fp16: the forward's arithmetic (autocast, on CUDA and on CPUs with native bf16/fp16); its effect against fp32 is measured and recorded."),
     tf32: bool = typer.Option(False, "--tf32", help="On CUDA, fp32 matrix products on TF32 units (faster, not exact)."),
+    tta: str = typer.Option("none", "--tta", help="none | flip: also run each image mirrored and average the two views' logits (maps stay the original view's)."),
 ) -> None:
     """Analyse a trained classifier on its test set: predictions, metrics and Grad-CAM into one cache."""
     with user_errors():
@@ -124,6 +125,7 @@ def run(
             weights=weights, display_size=display_size, cache_format=cache_format, workers=workers, out=out,
             limit=limit, device=device, batch_size=batch_size, target_layer=target_layer, cam=cam,
             trust_checkpoint=trust_checkpoint, download=download, reports=reports, precision=precision, tf32=tf32,
+            tta=tta,
         )
         opener = open_subject
         if config.data == "demo":  # importing the demo registers its world as the source `demo`

@@ -25,6 +25,7 @@ class RunCache:
     class_to_superclass: np.ndarray | None = None  # int64 (C,)
     masks: np.ndarray | None = None  # bool (N, H, W), where the data set knows the object
     logits: np.ndarray | None = None  # float32 (N, C) raw scores, for calibration (temperature scaling)
+    probs_plain: np.ndarray | None = None  # float32 (N, C): the original view alone, when probs average views (tta)
 
     @property
     def num_images(self) -> int:

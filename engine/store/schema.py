@@ -45,6 +45,7 @@ MEMBERS = (
     Member("cam_topk", "float32", True),
     Member("masks", "bool", True, required=False),
     Member("logits", "float32", True, required=False),
+    Member("probs_plain", "float32", True, required=False),  # the original view's, when probs average views
 )
 BY_NAME = {m.name: m for m in MEMBERS}
 PER_IMAGE = tuple(m.name for m in MEMBERS if m.per_image)

@@ -84,6 +84,9 @@ def validated(d: dict[str, np.ndarray], path: Path) -> RunCache:
     logits = d.get("logits")
     if logits is not None:
         check(logits.shape == (n, c) and logits.dtype.kind == "f", path, "logits")
+    probs_plain = d.get("probs_plain")
+    if probs_plain is not None:
+        check(probs_plain.shape == (n, c) and probs_plain.dtype.kind == "f", path, "plain-view probabilities")
     return RunCache(
         images=images,
         labels=labels.astype(np.int64, copy=False),
@@ -97,4 +100,5 @@ def validated(d: dict[str, np.ndarray], path: Path) -> RunCache:
         class_to_superclass=c2s.astype(np.int64, copy=False) if sc_names else None,
         masks=masks,
         logits=None if logits is None else logits.astype(np.float32, copy=False),
+        probs_plain=None if probs_plain is None else probs_plain.astype(np.float32, copy=False),
     )
