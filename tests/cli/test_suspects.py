@@ -1,0 +1,58 @@
+"""`gradcam-batch suspects CACHE [CACHE ...]`: one ranked label_suspects.csv from runs on one test set, its
+`image` column the test-set index; runs on other test sets refused with one sentence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from engine.analysis.analysed_run import AnalysedRun
+from engine.reports.diagnosis import SUSPECT_COLUMNS
+from engine.store import save_cache
+from tests.synthetic import subset, synthetic_cache, with_logits
+
+
+def test_one_cache_writes_the_runs_own_list(tmp_path, cli, written_reports):
+    cache = synthetic_cache()
+    path = save_cache(cache, tmp_path / "cache.npz")
+    outcome = cli("suspects", path, "--out", tmp_path / "sus").completed()
+    table = pd.read_csv(tmp_path / "sus" / "label_suspects.csv")
+    assert list(table.columns) == SUSPECT_COLUMNS + ["runs_agreeing", "ambiguous"]
+    own = AnalysedRun(cache).suspects.frame
+    np.testing.assert_array_equal(table["image"], own["image"])
+    assert (table["runs_agreeing"] == 1).all() and f"{len(table)} label suspects from 1 run" in outcome.out
+    report = pd.read_csv(written_reports[1] / "label_suspects.csv")  # the report's file of the same run
+    pd.testing.assert_frame_equal(table[SUSPECT_COLUMNS], report)
+
+
+def test_two_runs_rank_by_their_mean_and_the_image_column_is_the_test_set_index(tmp_path, cli):
+    cache = synthetic_cache(n_per_class=30)
+    rng = np.random.default_rng(5)
+    planted = rng.choice(cache.num_images, 6, replace=False)
+    logits = cache.logits.astype(np.float64).copy()
+    logits[planted, cache.labels[planted]] -= 8  # both models all but rule out these images' given labels
+    logits[planted, (cache.labels[planted] + 3) % cache.num_classes] += 8
+    a = save_cache(with_logits(cache, logits), tmp_path / "a.npz")
+    other = logits + np.random.default_rng(6).normal(0, 0.3, logits.shape)
+    b = save_cache(with_logits(cache, other), tmp_path / "b.npz")
+    cli("suspects", a, b, "--out", tmp_path / "sus").completed()
+    table = pd.read_csv(tmp_path / "sus" / "label_suspects.csv")
+    assert set(table["image"][:6]) == set(int(i) for i in planted)
+    assert (table["runs_agreeing"][:6] == 2).all()
+    assert list(table["rank"]) == list(range(1, len(table) + 1))
+    for row in table.head(6).itertuples():  # the index into the test set: its label is the given one
+        assert cache.class_names[cache.labels[row.image]] == row.given
+
+
+def test_caches_of_different_test_sets_are_refused_with_one_sentence(tmp_path, cli):
+    cache = synthetic_cache(n_per_class=30)
+    a = save_cache(cache, tmp_path / "a.npz")
+    b = save_cache(subset(cache, cache.labels != 2), tmp_path / "b.npz")
+    cli("suspects", a, b, "--out", tmp_path / "sus").refused("The two caches are not on the same test set (240 vs 210 images)")
+    assert not (tmp_path / "sus").exists()
+
+
+def test_a_file_that_is_not_a_cache_is_one_sentence(tmp_path, cli):
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a cache")
+    cli("suspects", junk, "--out", tmp_path / "sus").refused()
