@@ -120,6 +120,10 @@ class AnalysedRun:
         c = self.cache
         return label_suspects(c.probs.astype(np.float64), c.labels, c.class_names)
 
+    def use_suspects(self, table: Table) -> None:
+        """Take this ranked list (a label_suspects.csv, e.g. of several runs) as the run's suspects."""
+        self.__dict__["suspects"] = table
+
     @cached_property
     def tta(self) -> "TTAFigures | None":
         """The plain view against the averaged views of a --tta run (None without one)."""
