@@ -112,3 +112,25 @@ def test_the_tui_refuses_a_list_of_another_test_set(tmp_path, cli, monkeypatch, 
     assert opened["code"] == 2 and "run" not in opened
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "another test set" in err[0]
+
+
+def test_both_shared_resnets_give_one_ranked_list_indexed_by_the_test_set(cifar_run, batch, tmp_path):
+    """The two shared models' runs on the CIFAR-100 test split (shared with the other tests of the session)."""
+    from engine.analysis.label_suspects import class_thresholds
+    from engine.store import load_cache
+    from tests.conftest import SHARED
+
+    (p20, out20), (p56, out56) = cifar_run(20), cifar_run(56)
+    assert p20.returncode == 0 and p56.returncode == 0
+    proc = batch("suspects", out20 / "cache.npz", out56 / "cache.npz", "--out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(tmp_path / "label_suspects.csv")
+    labels = np.load(SHARED / "cifar100" / "test_fine_labels.npy")
+    i = table["image"].to_numpy()
+    assert len(table) > 100 and table["image"].is_unique
+    np.testing.assert_array_equal(table["given_id"], labels[i])  # image = the test-set index
+    mean = (load_cache(out20 / "cache.npz").probs.astype(np.float64) + load_cache(out56 / "cache.npz").probs) / 2
+    np.testing.assert_allclose(table["p_given"], mean[i, labels[i]], atol=1e-6)
+    score = mean[i, labels[i]] / class_thresholds(mean, labels)[labels[i]]
+    assert (np.diff(score) >= -1e-6).all()  # best first: the given label least believed, against its class
+    assert set(table["runs_agreeing"]) <= {0, 1, 2} and (table["runs_agreeing"][:20] >= 1).all()
