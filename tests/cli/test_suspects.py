@@ -134,3 +134,18 @@ def test_both_shared_resnets_give_one_ranked_list_indexed_by_the_test_set(cifar_
     score = mean[i, labels[i]] / class_thresholds(mean, labels)[labels[i]]
     assert (np.diff(score) >= -1e-6).all()  # best first: the given label least believed, against its class
     assert set(table["runs_agreeing"]) <= {0, 1, 2} and (table["runs_agreeing"][:20] >= 1).all()
+
+
+def test_the_tui_refuses_a_file_that_is_not_a_suspect_list(tmp_path, monkeypatch, capsys):
+    cache = synthetic_cache(n_per_class=30)
+    a = save_cache(cache, tmp_path / "a.npz")
+    cases = {"columns.csv": "image,given\n1,class_0\n",
+             "range.csv": "image,given_id,suggested_id,p_given,p_suggested,margin,threshold\n999,0,1,0.1,0.9,0.8,0.5\n",
+             "words.csv": "image,given_id,suggested_id,p_given,p_suggested,margin,threshold\nx,0,1,0.1,0.9,0.8,0.5\n"}
+    expected = {"columns.csv": "not a label_suspects.csv (no column given_id", "range.csv": "names images or classes",
+                "words.csv": "must be numbers"}
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        opened = _opened_by_the_tui([a, "--suspects", tmp_path / name], monkeypatch)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert opened["code"] == 2 and len(err) == 1 and expected[name] in err[0], (name, err)
