@@ -4,6 +4,7 @@
     demo     the same on the embedded demo world (engine.demo)
     report   the report files again, from a cache alone
     compare  two runs on the same test set
+    suspects one ranked label-suspect list from one or more runs on the same test set
 
 Problems the user can fix are one sentence on stderr and exit code 2; Ctrl-C leaves earlier files intact.
 Each command imports what it needs when it runs: `report` and `compare` work without torch (the viewer-only
@@ -25,7 +26,7 @@ from rich.console import Console
 
 from engine import INSTALL_ENGINE, missing_engine_packages, version_text
 from engine.config import BATCH_SIZE, DEFAULT_OUT, DISPLAY_SIZE, RunConfig
-from engine.console import discard_unwritable_stdout, say, say_error, tolerate_unencodable_output
+from engine.console import discard_unwritable_stdout, say, say_error, tolerate_unencodable_output, visible
 from engine.errors import PeerFailed, UserError
 
 app = typer.Typer(
@@ -111,6 +112,7 @@ def run(
     reports: bool = typer.Option(True, "--reports/--no-reports", help="Write the PNG/CSV/HTML/TXT reports after the cache."),
     precision: str = typer.Option("fp32", "--precision", help="fp32 (exact) | bf16 | fp16: the forward's arithmetic (autocast, on CUDA and on CPUs with native bf16/fp16); its effect against fp32 is measured and recorded."),
     tf32: bool = typer.Option(False, "--tf32", help="On CUDA, fp32 matrix products on TF32 units (faster, not exact)."),
+    tta: str = typer.Option("none", "--tta", help="none | flip: also run each image mirrored and average the two views' logits (maps stay the original view's)."),
 ) -> None:
     """Analyse a trained classifier on its test set: predictions, metrics and Grad-CAM into one cache."""
     with user_errors():
@@ -124,6 +126,7 @@ def run(
             weights=weights, display_size=display_size, cache_format=cache_format, workers=workers, out=out,
             limit=limit, device=device, batch_size=batch_size, target_layer=target_layer, cam=cam,
             trust_checkpoint=trust_checkpoint, download=download, reports=reports, precision=precision, tf32=tf32,
+            tta=tta,
         )
         opener = open_subject
         if config.data == "demo":  # importing the demo registers its world as the source `demo`
@@ -192,6 +195,31 @@ def compare(
         for text in summary_lines(result, str(old), str(new)):
             say(out_console, text)
         say(out_console, f"Wrote {', '.join(str(p) for p in paths)}")
+
+
+@app.command()
+def suspects(
+    caches: list[Path] = typer.Argument(..., help="Caches of runs on the same test set (e.g. two models, each with --tta flip)."),
+    out: Path = typer.Option(DEFAULT_OUT / "suspects", "--out", help="Folder for label_suspects.csv."),
+) -> None:
+    """One ranked label-suspect list from several runs on the same test set (their probabilities averaged)."""
+    with user_errors():
+        from engine.analysis.combined_suspects import combined_suspects
+        from engine.reports.diagnosis import write_ranked_suspects_csv
+        from engine.reports.filenames import SUSPECTS_CSV
+        from engine.store import load_cache, resolve_cache_path
+        from engine.store.output_folder import writing_into
+
+        table = combined_suspects([load_cache(resolve_cache_path(c)) for c in caches])
+        with writing_into(out):
+            path = write_ranked_suspects_csv(table, out / SUSPECTS_CSV)
+        strong, agreed = int(table["strong"].sum()), int((table["runs_agreeing"] == len(caches)).sum())
+        say(out_console, f"{len(table)} label suspects from {len(caches)} run{'s' if len(caches) != 1 else ''} "
+                         f"({strong} strong, {int(table['ambiguous'].sum())} ambiguous, {agreed} flagged by every run)")
+        for r in table.frame.head(10).itertuples():
+            say(out_console, f"{r.rank:>4}. image {r.image}: {visible(r.given)} -> {visible(r.suggested)} "
+                             f"(p {r.p_given:.2f} given, {r.p_suggested:.2f} suggested; {r.runs_agreeing} of {len(caches)} runs)")
+        say(out_console, f"Wrote {path}")
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ CAM_METHODS = {"gradcam": "Grad-CAM", "gradcampp": "Grad-CAM++", "hirescam": "Hi
 DISPLAY_SIZE = 128  # stored images are the model input scaled down to at most this many pixels a side
 BATCH_SIZE = 256
 PRECISIONS = ("fp32", "bf16", "fp16")  # the forward's arithmetic (engine.gradcam.precision); fp32 is exact
+TTA_MODES = ("none", "flip")  # test-time augmentation (engine.gradcam.tta)
 
 Triple = tuple[float, float, float]
 
@@ -77,6 +78,7 @@ class RunConfig:
     reports: bool = True
     precision: str = "fp32"
     tf32: bool = False  # CUDA's TensorFloat-32 matrix products, for fp32
+    tta: str = "none"  # flip: each image and its mirror, logits averaged (engine.gradcam.tta)
 
     def __post_init__(self) -> None:
         if self.arch is not None and self.model is not None:
@@ -85,6 +87,8 @@ class RunConfig:
             raise UserError(f"--cache-format {self.cache_format!r} is not one of {', '.join(CACHE_FORMATS)}.")
         if self.precision not in PRECISIONS:
             raise UserError(f"--precision {self.precision!r} is not one of {', '.join(PRECISIONS)}.")
+        if self.tta not in TTA_MODES:
+            raise UserError(f"--tta {self.tta!r} is not one of {', '.join(TTA_MODES)}.")
         if self.cam not in CAM_METHODS:
             raise UserError(f"Unknown CAM method {self.cam!r}; choose one of {', '.join(CAM_METHODS)}.")
         if self.workers is not None and self.workers < 0:

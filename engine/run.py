@@ -160,7 +160,7 @@ def analyse(subject: Subject, config: RunConfig, *, console: Console | None = No
                 sink = (writer or ArraySink(n)) if ranks.is_main else None
                 one = stack.enter_context(OnePass(model, probe, subject.mean, subject.std, dev, config.batch_size,
                                                   method=config.cam, precision=config.precision, tf32=config.tf32,
-                                                  any_class=any_class.kind))
+                                                  any_class=any_class.kind, tta=config.tta))
                 with progress_bar(f"Forward pass + {config.cam_name}", n, console) as advance:
                     stats = stream_pass(data, one, ranks, sink, display_size=config.display_size, workers=workers,
                                         on_progress=advance)
@@ -168,6 +168,8 @@ def analyse(subject: Subject, config: RunConfig, *, console: Console | None = No
                 if not ranks.is_main:
                     return None
                 _say_notes(stats, n, console)
+                if one.tta is not None:
+                    timings["tta_mirror_s"] = round(one.tta.seconds, 3)
                 cache = assemble(subject, gathered_members(sink), stats, probe.layer_name, config, dev, ranks, fmt,
                                  workers, timings, layer_meta=probe.meta())
                 cache.meta["any_class_maps"] = any_class.meta()
@@ -177,6 +179,9 @@ def analyse(subject: Subject, config: RunConfig, *, console: Console | None = No
                 t0 = time.perf_counter()
                 m = result.metrics
                 cache.meta["metrics"] = {"top1": m.top1, "top5": m.top5, "errors_within_superclass": m.errors_within_superclass}
+                if result.tta is not None:
+                    cache.meta["metrics"]["top1_plain"] = result.tta.plain.top1
+                    cache.meta["metrics"]["ece_plain"] = result.tta.plain.ece
                 timings["analysis_s"] = round(time.perf_counter() - t0, 3)
                 if out is not None:
                     t0 = time.perf_counter()
@@ -253,6 +258,7 @@ def assemble(subject: Subject, arrays: dict[str, np.ndarray], stats: StreamStats
         "timings": timings,
         "cache_format": fmt,
         "loader_workers": workers,
+        "tta": config.tta,
     }
     if ranks.is_distributed:
         meta["distributed"] = {"world_size": ranks.world_size, "backend": ranks.backend}
@@ -263,6 +269,7 @@ def assemble(subject: Subject, arrays: dict[str, np.ndarray], stats: StreamStats
         masks=arrays.get("masks"), logits=arrays["logits"], cam_contrast=arrays.get("cam_contrast"),
         features=arrays.get("features"),
         cam_activations=arrays.get("cam_activations"), cam_all=arrays.get("cam_all"),
+        probs_plain=arrays.get("probs_plain"),
     )
 
 
@@ -284,5 +291,7 @@ def print_summary(result: AnalysedRun, console: Console, cache_path: Path | None
         wrong = f" (most often read as {row.top_wrong_prediction}: {row.top_wrong_count})" if row.top_wrong_count else ""
         say(console, f"  {visible(row.class_name):<20} {row.errors:>4} errors of {row.support}, "
                      f"accuracy {row.accuracy * 100:5.1f}%{wrong}")
+    for line in result.tta.lines() if result.tta is not None else []:
+        say(console, line)
     if cache_path is not None:
         say(console, f"Cache written to {cache_path}")

@@ -257,7 +257,7 @@ def analyse_model(monkeypatch):
     even where the model's head is linear (the probe's head is dropped)."""
 
     def analyse_model(model, images, labels, layer=None, *, batch_size=16, cam="gradcam", autograd=False,
-                      num_classes=None, mean=CIFAR_MEAN, std=CIFAR_STD, device="cpu"):
+                      num_classes=None, mean=CIFAR_MEAN, std=CIFAR_STD, device="cpu", tta="none"):
         import dataclasses
         import io
 
@@ -275,7 +275,7 @@ def analyse_model(monkeypatch):
         n_cls = num_classes or int(labels.max()) + 1
         data = ImageSet(np.asarray(images), labels, [f"c{i}" for i in range(n_cls)], "test images")
         config = RunConfig(out=None, reports=False, device=device, batch_size=batch_size, target_layer=layer, cam=cam,
-                           workers=0)
+                           workers=0, tta=tta)
         text = io.StringIO()
         subject = engine.run.Subject(data, model, {"arch": type(model).__name__}, mean, std)
         run = engine.run.analyse(subject, config, console=Console(file=text, width=200))

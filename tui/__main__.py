@@ -1,5 +1,7 @@
 """`gradcam-tui [CACHE] [--out DIR]`: load the cache (one clear sentence and exit 2 if it cannot), then run.
 `gradcam-tui OLD NEW` browses NEW with a Compare tab against OLD; two caches not on the same test set exit 2.
+`--suspects CSV` takes that label_suspects.csv (e.g. `gradcam-batch suspects` over several runs) as the run's
+suspects, for the Suspects view and the review.
 
 The cache is read and opened as an AnalysedRun (engine.analysis.analysed_run.open_run: reading it, no
 analysis yet) before Textual is imported, so a bad path fails fast; nothing here or below imports torch
@@ -31,6 +33,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--out", type=Path, default=None, help="folder for PNGs written with `w` (default: the cache's folder)"
+    )
+    p.add_argument(
+        "--suspects", type=Path, default=None,
+        help="a label_suspects.csv (e.g. of `gradcam-batch suspects` over several runs) for the Suspects view and review",
     )
     p.add_argument("--version", action="version", version=version_text("gradcam-tui"))
     return p.parse_args(argv)
@@ -70,6 +76,14 @@ def _main(argv: list[str] | None) -> None:
         why = not_comparable(old.cache, runs[1].cache)
         if why:
             refuse(why)
+    if args.suspects is not None:
+        from engine.analysis.combined_suspects import read_suspects_csv
+        from engine.errors import UserError
+
+        try:
+            runs[-1].use_suspects(read_suspects_csv(args.suspects, runs[-1].cache))
+        except UserError as exc:
+            refuse(exc)
     from tui.app import GradCamApp
     from tui.supervise import supervised
 

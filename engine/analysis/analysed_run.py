@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # imported where first used: the first screen needs the metri
     from engine.analysis.sanity import RandomLogitCheck
     from engine.analysis.similar_images import Duplicates
     from engine.analysis.suspect_precision import SuspectPrecision
+    from engine.analysis.tta import TTAFigures
 
 
 def logits_of(cache: RunCache) -> np.ndarray:
@@ -119,6 +120,17 @@ class AnalysedRun:
 
         c = self.cache
         return label_suspects(c.probs.astype(np.float64), c.labels, c.class_names)
+
+    def use_suspects(self, table: Table) -> None:
+        """Take this ranked list (a label_suspects.csv, e.g. of several runs) as the run's suspects."""
+        self.__dict__["suspects"] = table
+
+    @cached_property
+    def tta(self) -> "TTAFigures | None":
+        """The plain view against the averaged views of a --tta run (None without one)."""
+        from engine.analysis.tta import tta_figures
+
+        return tta_figures(self.cache)
 
     @cached_property
     def suspect_precision(self) -> "SuspectPrecision":

@@ -39,14 +39,19 @@ def not_comparable(old: RunCache, new: RunCache) -> str | None:
     return None
 
 
-def compare(old_run: AnalysedRun, new_run: AnalysedRun) -> Comparison:
-    """Both runs must describe the same images with the same labels and classes."""
-    old, new = old_run.cache, new_run.cache
+def check_same_test_set(old: RunCache, new: RunCache) -> None:
+    """Refuse (one sentence) two caches that are not runs on the same images with the same labels and classes."""
     why = not_comparable(old, new)
     if why:
         raise UserError(why)
     if _fingerprint(old) != _fingerprint(new):
         raise UserError("The two caches hold different images (same labels, other pixels); compare runs of the same data set.")
+
+
+def compare(old_run: AnalysedRun, new_run: AnalysedRun) -> Comparison:
+    """Both runs must describe the same images with the same labels and classes."""
+    old, new = old_run.cache, new_run.cache
+    check_same_test_set(old, new)
     labels = old.labels
     ok_old, ok_new = old.preds == labels, new.preds == labels
     fixed, broken = ~ok_old & ok_new, ok_old & ~ok_new

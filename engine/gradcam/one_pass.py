@@ -33,6 +33,7 @@ from engine.gradcam.lanes import hooked, lane_count, lane_pool, make_lanes, run_
 from engine.gradcam.methods import cams_by_autograd, cams_from_head, contrast_from_head
 from engine.gradcam.precision import agreement, autocast, check, cuda_matmul, probe_size
 from engine.gradcam.probe import ModelProbe, logits_of
+from engine.gradcam.tta import FlipViews, average_logits
 
 TOPK = 5
 MEMORY_SHARE = 0.7  # of the free memory, what one batch may take on the CPU
@@ -53,6 +54,7 @@ class BatchResult:
     features: np.ndarray | None = None  # float16 (B, k): the layer's spatial mean (engine.gradcam.any_class)
     cam_activations: np.ndarray | None = None  # float16 (B, k, h, w), where the run stores them
     cam_all: np.ndarray | None = None  # float16 (B, C, h, w), where the run stores them
+    probs_plain: np.ndarray | None = None  # float32 (B, C): the original view's alone, under --tta flip
 
     def __len__(self) -> int:
         return len(self.probs)
@@ -94,7 +96,7 @@ class OnePass:
     def __init__(self, model: nn.Module, probe: ModelProbe, mean: tuple[float, float, float],
                  std: tuple[float, float, float], device: torch.device, batch_size: int = 256,
                  topk: int = TOPK, method: str = "gradcam", precision: str = "fp32", tf32: bool = False,
-                 any_class: str | None = None) -> None:
+                 any_class: str | None = None, tta: str = "none") -> None:
         check(precision, device, tf32)  # engine.gradcam.precision: refused where the device cannot
         self.model, self.probe, self.device = model, probe, device
         self.precision, self.tf32 = precision, tf32
@@ -103,6 +105,7 @@ class OnePass:
         self.mean, self.std = normalisation(mean, std, device)
         self.lanes = make_lanes(model, probe.layer_name, lane_count(device))  # side by side on CPU
         self.notes: list[str] = []
+        self.tta = FlipViews(device) if tta == "flip" else None  # engine.gradcam.tta
         self.batched_backward = True  # one vector-Jacobian product for all targets, until a model refuses it
         self._hooks: Any = None
         self._matmul: Any = None
@@ -224,6 +227,9 @@ class OnePass:
                     logits = self._model(model, x)
                 logits = logits.float()
                 act = layout.to_grid(captured.pop("act")).float()
+                plain = logits
+                if self.tta is not None:
+                    logits = average_logits(logits, self._mirror(model, x, captured))
                 top = _clean(logits).topk(min(self.topk, logits.shape[1]), dim=1).indices
                 targets = torch.cat([y[:, None], top], dim=1)
                 cams = cams_from_head(act, head.to(self.device).float(), targets, self.method)
@@ -234,12 +240,14 @@ class OnePass:
                 logits = self._model(model, x)  # records one from there to the logits
             act = captured.pop("act")
             extra = batch_members(layout.to_grid(act.detach()).float(), None, None, self.method)
-            top = _clean(logits.detach().float()).topk(min(self.topk, logits.shape[1]), dim=1).indices
+            plain = logits.detach().float()
+            averaged = plain if self.tta is None else average_logits(plain, self._mirror(model, x, captured))
+            top = _clean(averaged).topk(min(self.topk, logits.shape[1]), dim=1).indices
             targets = torch.cat([y[:, None], top], dim=1)
             to_grid = layout.to_grid if self.precision == "fp32" else lambda t: layout.to_grid(t).float()  # fp32 sums
             cams, self.batched_backward = cams_by_autograd(act, logits, targets, self.method, to_grid,
                                                            self.batched_backward, contrast=True)
-            cams, contrast, logits = cams[:, :-1].detach(), cams[:, -1].detach(), logits.detach().float()
+            cams, contrast, logits = cams[:, :-1].detach(), cams[:, -1].detach(), averaged  # the original view's maps
             del act
         finite = torch.isfinite(logits).all(dim=1)
         clean = _clean(logits)
@@ -253,7 +261,18 @@ class OnePass:
             finite=finite.cpu().numpy(),
             cam_contrast=contrast.float().cpu().numpy(),
             **extra,
+            probs_plain=None if self.tta is None else
+            torch.softmax(_clean(plain), dim=1).cpu().numpy().astype(np.float32),
         )
+
+    def _mirror(self, model: nn.Module, x: torch.Tensor, captured: dict) -> torch.Tensor:
+        """The mirrored view's logits (engine.gradcam.tta), in this pass's arithmetic."""
+
+        def forward(v: torch.Tensor) -> torch.Tensor:
+            with autocast(self.precision, self.device):
+                return self._model(model, v)
+
+        return self.tta.logits(model, forward, x, captured, grad_path=self.probe.head is None)
 
 
 def out_of_memory(exc: BaseException) -> bool:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from engine.analysis.analysed_run import AnalysedRun
 from engine.analysis.attention import BACKGROUND_FLAG, DIFFUSE_FLAG
+from engine.analysis.tables import Table
 from engine.store.atomic import write_text
 from engine.reports.mpl import new_figure, plain, save_figure
 from engine.reports.tables import to_csv_text
@@ -21,7 +22,7 @@ BAR, GAP = "#4a7fb5", "#d95f02"
 
 
 def suspects_frame(run: AnalysedRun) -> pd.DataFrame:
-    """Ranked label suspects (largest margin first)."""
+    """Ranked label suspects (most likely wrong first, engine.analysis.label_suspects)."""
     return run.suspects.frame[SUSPECT_COLUMNS].copy()
 
 
@@ -79,6 +80,12 @@ def write_attention_flags_csv(run: AnalysedRun, target: Path) -> Path:
 
 def write_suspects_csv(run: AnalysedRun, target: Path) -> Path:
     return write_text(target, to_csv_text(suspects_frame(run)))
+
+
+def write_ranked_suspects_csv(table: Table, target: Path) -> Path:
+    """label_suspects.csv of several runs (engine.analysis.label_suspects.ranked_suspects): today's
+    columns, then how many runs agree and whether two classes are both plausible."""
+    return write_text(target, to_csv_text(table.frame[SUSPECT_COLUMNS + ["runs_agreeing", "ambiguous"]].copy()))
 
 
 def write_attention_csv(run: AnalysedRun, target: Path) -> Path:

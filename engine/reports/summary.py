@@ -83,6 +83,8 @@ def summary_text(run: AnalysedRun) -> str:
             f"{pct(float(conf[~wrong].mean())) if (~wrong).any() else 'n/a'} when right, "
             f"{pct(float(conf[wrong].mean())) if wrong.any() else 'n/a'} when wrong"
         )
+    if run.tta is not None:
+        lines += run.tta.lines()
     kinds = sel.worst_kind[sel.worst_kind >= 0]
     lines.append(
         f"Worst predictions selected: {int(kinds.size)} (misclassified {int((kinds == MISCLASSIFIED).sum())}, "

@@ -30,6 +30,7 @@ class RunCache:
     cam_activations: np.ndarray | None = None  # float16 (N, k, h, w): the layer's map, any class's CAM with ...
     head_weights: np.ndarray | None = None  # float32 (C, k): ... the linear head's weights (engine.analysis.any_class_maps)
     cam_all: np.ndarray | None = None  # float16 (N, C, h, w): every class's CAM, where smaller than the above
+    probs_plain: np.ndarray | None = None  # float32 (N, C): the original view alone, when probs average views (tta)
 
     @property
     def num_images(self) -> int:

@@ -50,6 +50,7 @@ MEMBERS = (
     Member("cam_activations", "float16", True, required=False),
     Member("cam_all", "float16", True, required=False),
     Member("head_weights", "float32", False, required=False),
+    Member("probs_plain", "float32", True, required=False),  # the original view's, when probs average views
 )
 BY_NAME = {m.name: m for m in MEMBERS}
 PER_IMAGE = tuple(m.name for m in MEMBERS if m.per_image)

@@ -88,6 +88,9 @@ def validated(d: dict[str, np.ndarray], path: Path) -> RunCache:
     if contrast is not None:
         check(contrast.shape == cam_true.shape and contrast.dtype.kind == "f", path, "contrastive CAMs")
     extra = _any_class_members(d, n, c, cam_true.shape[1:], path)
+    probs_plain = d.get("probs_plain")
+    if probs_plain is not None:
+        check(probs_plain.shape == (n, c) and probs_plain.dtype.kind == "f", path, "plain-view probabilities")
     return RunCache(
         images=images,
         labels=labels.astype(np.int64, copy=False),
@@ -103,6 +106,7 @@ def validated(d: dict[str, np.ndarray], path: Path) -> RunCache:
         logits=None if logits is None else logits.astype(np.float32, copy=False),
         cam_contrast=None if contrast is None else contrast.astype(np.float32, copy=False),
         **extra,
+        probs_plain=None if probs_plain is None else probs_plain.astype(np.float32, copy=False),
     )
 
 

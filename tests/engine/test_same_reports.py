@@ -3,15 +3,19 @@ the CSV and TXT reports of the demo and of the shared ResNet-56 on CIFAR-100 aga
 tests/fixtures/reports_before (see its README; the Run section of analysis_summary.txt, which holds paths,
 dates and timings, is left out of the comparison). One change is on purpose: every report now reads a
 nonzero probability below 0.05% as "<0.1%" (engine.figures.numbers.pct, the one formatter), where
-recommendations.txt used to print "0.0%". CSV cells are numbers compared to one unit in their last printed
-place: a value that lands on a rounding boundary prints one digit apart under another numpy/torch build (the
-same computation, a different summation order), which is not a changed number."""
+recommendations.txt used to print "0.0%". Another is too: the label suspects are the same images with the
+same figures, ranked by the given label's probability against its class's threshold instead of by margin
+(engine.analysis.label_suspects), so label_suspects.csv is compared row by row whatever the order, and the top
+suspects that the summary and the recommendations name are left out. CSV cells are numbers compared to one
+unit in their last printed place: a value that lands on a rounding boundary prints one digit apart under
+another numpy/torch build (the same computation, a different summation order), which is not a changed number."""
 
 from __future__ import annotations
 
 import csv
 import gzip
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -35,9 +39,15 @@ def before(run_name: str, name: str) -> str:
 
 def comparable(name: str, text: str) -> str:
     if name == "analysis_summary.txt":
-        return text.split("\nRun\n---")[0].rstrip("\n")
+        kept = [line for line in text.split("\nRun\n---")[0].rstrip("\n").split("\n")
+                if not re.match(r"^ *\d+\. image \d+: ", line)]  # the top suspects, now in another order
+        return "\n".join(kept)
+    if name == "label_suspects.csv":  # the same rows without their rank, in image order
+        head, *rows = text.rstrip("\n").split("\n")
+        return "\n".join([head.partition(",")[2], *sorted(r.partition(",")[2] for r in rows)])
     if name == "recommendations.txt":  # the same paragraphs, rewrapped where "<0.1%" is longer than "0.0%"
-        return " ".join(text.replace("<0.1%", "0.0%").split())
+        text = " ".join(text.replace("<0.1%", "0.0%").split())
+        return re.sub(r"image \d+ \S+ → \S+ \([^)]*\)", "image (a top suspect)", text)  # now in another order
     return text
 
 

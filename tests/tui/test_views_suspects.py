@@ -31,7 +31,7 @@ def test_suspects_view_lists_the_suspects_and_the_cursor_shows_both_maps(small_r
             table = view.table
             assert app.focused is table and table.count == len(sus)
             rows = table_rows(table)
-            for k in range(len(sus)):  # in the suspects' order (largest margin first), with the margin
+            for k in range(len(sus)):  # in the suspects' order, with the margin
                 i = int(sus["image"][k])
                 assert rows[k][:5] == [str(i), sus["given"][k], names[int(cache.preds[i])],
                                        pct(float(cache.confidence[i])), f"{sus['margin'][k]:.2f}"]

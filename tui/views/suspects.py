@@ -1,4 +1,4 @@
-"""Suspects: the label suspects (AnalysedRun.suspects, largest margin first) as a slice of the Images view,
+"""Suspects: the label suspects (AnalysedRun.suspects, most likely wrong first) as a slice of the Images view,
 where the review starts: each image with the Grad-CAMs of the given and of the suggested label, one key per
 verdict, the suggested label offered.
 
