@@ -172,7 +172,7 @@ def _confident_slice(run: AnalysedRun, spec: SliceSpec) -> Slice:
 def _suspects_slice(run: AnalysedRun, spec: SliceSpec) -> Slice:
     s = run.suspects
     title = (f"Label suspects: {_plural(len(s), 'image')} where another class clears its own threshold and beats "
-             "the given label, largest margin first")
+             "the given label; ranked by the given label's probability over its class's mean, lowest first")
     return _make(run, spec, title, np.asarray(s["image"]), suggested=np.asarray(s["suggested_id"], dtype=np.int64),
                  extra=("margin", np.asarray(s["margin"], dtype=np.float64)),
                  empty="No label suspects: the model agrees with the given labels.")
