@@ -24,7 +24,7 @@ import typer
 from rich.console import Console
 
 from engine import INSTALL_ENGINE, missing_engine_packages, version_text
-from engine.config import BATCH_SIZE, DEFAULT_OUT, DISPLAY_SIZE, RunConfig
+from engine.config import BATCH_SIZE, DEFAULT_OUT, DISPLAY_SIZE, FAITHFULNESS_PER_CLASS, RunConfig
 from engine.console import discard_unwritable_stdout, say, say_error, tolerate_unencodable_output
 from engine.errors import PeerFailed, UserError
 
@@ -111,6 +111,8 @@ def run(
     reports: bool = typer.Option(True, "--reports/--no-reports", help="Write the PNG/CSV/HTML/TXT reports after the cache."),
     precision: str = typer.Option("fp32", "--precision", help="fp32 (exact) | bf16 | fp16: the forward's arithmetic (autocast, on CUDA and on CPUs with native bf16/fp16); its effect against fp32 is measured and recorded."),
     tf32: bool = typer.Option(False, "--tf32", help="On CUDA, fp32 matrix products on TF32 units (faster, not exact)."),
+    faithfulness: bool = typer.Option(False, "--faithfulness", help="Also measure the predicted-class maps' faithfulness (deletion/insertion AUCs, confidence drop/increase) on a stratified sample, and the model-randomisation sanity check."),
+    faithfulness_sample: str = typer.Option(str(FAITHFULNESS_PER_CLASS), "--faithfulness-sample", help="Images per class for --faithfulness, or 'all'."),
 ) -> None:
     """Analyse a trained classifier on its test set: predictions, metrics and Grad-CAM into one cache."""
     with user_errors():
@@ -124,6 +126,7 @@ def run(
             weights=weights, display_size=display_size, cache_format=cache_format, workers=workers, out=out,
             limit=limit, device=device, batch_size=batch_size, target_layer=target_layer, cam=cam,
             trust_checkpoint=trust_checkpoint, download=download, reports=reports, precision=precision, tf32=tf32,
+            faithfulness=faithfulness, faithfulness_sample=RunConfig.faithfulness_sample_of(faithfulness_sample),
         )
         opener = open_subject
         if config.data == "demo":  # importing the demo registers its world as the source `demo`

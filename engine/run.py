@@ -159,8 +159,14 @@ def analyse(subject: Subject, config: RunConfig, *, console: Console | None = No
                 if not ranks.is_main:
                     return None
                 _say_notes(stats, n, console)
+                checks: dict[str, Any] = {}
+                if config.faithfulness:
+                    one.__exit__(None, None, None)  # hooks off: the checks run the bare model
+                    checks = _faithfulness(subject, sink, model, probe.layer_name, config, dev, one.batch_size, console)
+                    timings.update(checks.pop("timings"))
                 cache = assemble(subject, gathered_members(sink), stats, probe.layer_name, config, dev, ranks, fmt,
                                  workers, timings, layer_meta=probe.meta())
+                cache.meta.update(checks)
                 result = AnalysedRun(cache)
                 t0 = time.perf_counter()
                 m = result.metrics
@@ -249,7 +255,50 @@ def assemble(subject: Subject, arrays: dict[str, np.ndarray], stats: StreamStats
         cam_true=arrays["cam_true"], cam_topk=arrays["cam_topk"], class_names=data.class_names, meta=meta,
         superclass_names=data.superclass_names, class_to_superclass=data.class_to_superclass,
         masks=arrays.get("masks"), logits=arrays["logits"],
+        **{k: arrays.get(k) for k in ("faith_deletion", "faith_insertion", "faith_masked", "sanity_randomised_corr")},
     )
+
+
+def _faithfulness(subject: Subject, sink: Any, model: nn.Module, layer: str, config: RunConfig, dev: torch.device,
+                  batch_size: int, console: Console) -> dict[str, Any]:
+    """--faithfulness: deletion/insertion and confidence change of the predicted-class maps on a stratified
+    sample, and the model-randomisation check on another, written into the sink as NaN-padded per-image
+    members; returns their metadata (with "timings")."""
+    from engine.analysis.sanity import rank_correlation
+    from engine.gradcam import faithfulness, randomisation
+
+    arrays, data, n = gathered_members(sink), subject.data, len(subject.data)
+    started = time.perf_counter()
+    idx = faithfulness.stratified_sample(data.labels, config.faithfulness_sample)
+    maps, classes = np.asarray(arrays["cam_topk"][idx, 0]), np.asarray(arrays["topk_classes"][idx, 0])
+    rows = batch_size * (4 if dev.type == "cuda" else 1)
+    with progress_bar("Faithfulness (deletion, insertion, confidence change)", len(idx), console) as advance:
+        f = faithfulness.measure(model, data.images, idx, maps, classes, subject.mean, subject.std, dev,
+                                 config.precision, rows, on_progress=advance)
+    for name, values in (("faith_deletion", f.deletion), ("faith_insertion", f.insertion), ("faith_masked", f.masked)):
+        full = np.full((n, *values.shape[1:]), np.nan, dtype=np.float32)
+        full[idx] = values
+        sink.write_rows(name, 0, full)
+    t_faith = time.perf_counter() - started
+    t0 = time.perf_counter()
+    ridx = randomisation.sample(n)
+    rmaps, done = randomisation.randomised_maps(
+        model, layer, faithfulness.rows_of(data.images, ridx), np.asarray(arrays["topk_classes"][ridx, 0]),
+        subject.mean, subject.std, dev, batch_size, config.cam, config.precision)
+    corr = np.full(n, np.nan, dtype=np.float32)
+    corr[ridx] = rank_correlation(np.asarray(arrays["cam_topk"][ridx, 0]), rmaps)
+    sink.write_rows("sanity_randomised_corr", 0, corr)
+    t_random = time.perf_counter() - t0
+    say(console, f"Faithfulness: {len(idx)} images x {2 * f.steps} inputs in {t_faith:.1f} s; model randomisation: "
+                 f"{len(ridx)} images in {t_random:.1f} s")
+    return {
+        "faithfulness": {"images": int(len(idx)), "per_class": config.faithfulness_sample or "all",
+                         "steps": f.steps, "cells": int(maps.shape[1] * maps.shape[2]),
+                         "baseline": "the normalisation mean colour (0 after normalisation)",
+                         "map": "predicted class", "seed": faithfulness.SEED},
+        "model_randomisation": done,
+        "timings": {"faithfulness_s": round(t_faith, 3), "model_randomisation_s": round(t_random, 3)},
+    }
 
 
 def print_summary(result: AnalysedRun, console: Console, cache_path: Path | None) -> None:

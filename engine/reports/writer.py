@@ -36,7 +36,7 @@ from engine.reports.pairs_chart import write_pairs_chart
 from engine.reports.recommendations import recommendations_text
 from engine.reports.sheet import font
 from engine.reports.summary import write_summary
-from engine.reports.tables import write_pairs_csv, write_per_class_csv
+from engine.reports.tables import write_faithfulness_csv, write_pairs_csv, write_per_class_csv
 from engine.store.atomic import write_text
 from engine.store.folder_lock import locked_folder
 from engine.store.written_files import WrittenFiles
@@ -65,6 +65,7 @@ _FIXED: dict[str, tuple[str, Callable[[AnalysedRun, Path], Path]]] = {
     "attention_csv": (fn.ATTENTION_CSV, write_attention_csv),
     "attention_flags_csv": (fn.ATTENTION_FLAGS_CSV, write_attention_flags_csv),
     "high_conf_csv": (fn.HIGH_CONFIDENCE_ERRORS_CSV, write_high_confidence_errors_csv),
+    "faithfulness_csv": (fn.FAITHFULNESS_CSV, write_faithfulness_csv),
     "summary": (fn.SUMMARY_TXT, write_summary),
     "recommendations": (fn.RECOMMENDATIONS_TXT, lambda r, t: write_text(t, recommendations_text(r))),
 }
@@ -96,6 +97,7 @@ def plan(run: AnalysedRun) -> list[Task]:
         ("attention_csv", 0),
         ("attention_flags_csv", 0),
         ("high_conf_csv", 0),
+        *((("faithfulness_csv", 0),) if run.faithfulness.available else ()),
         ("summary", 0),
         ("recommendations", 0),
     ]

@@ -25,6 +25,13 @@ class RunCache:
     class_to_superclass: np.ndarray | None = None  # int64 (C,)
     masks: np.ndarray | None = None  # bool (N, H, W), where the data set knows the object
     logits: np.ndarray | None = None  # float32 (N, C) raw scores, for calibration (temperature scaling)
+    # --faithfulness, NaN rows outside its sample: the predicted class's probability along the deletion and
+    # insertion curves (N, S + 1) and on the image times its map (N,); the rank correlation of the
+    # predicted-class map with the re-initialised model's (N,)
+    faith_deletion: np.ndarray | None = None
+    faith_insertion: np.ndarray | None = None
+    faith_masked: np.ndarray | None = None
+    sanity_randomised_corr: np.ndarray | None = None
 
     @property
     def num_images(self) -> int:

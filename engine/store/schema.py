@@ -45,6 +45,11 @@ MEMBERS = (
     Member("cam_topk", "float32", True),
     Member("masks", "bool", True, required=False),
     Member("logits", "float32", True, required=False),
+    # --faithfulness (engine.gradcam.faithfulness): NaN rows for images outside the sample
+    Member("faith_deletion", "float32", True, required=False),
+    Member("faith_insertion", "float32", True, required=False),
+    Member("faith_masked", "float32", True, required=False),
+    Member("sanity_randomised_corr", "float32", True, required=False),
 )
 BY_NAME = {m.name: m for m in MEMBERS}
 PER_IMAGE = tuple(m.name for m in MEMBERS if m.per_image)

@@ -84,6 +84,15 @@ def validated(d: dict[str, np.ndarray], path: Path) -> RunCache:
     logits = d.get("logits")
     if logits is not None:
         check(logits.shape == (n, c) and logits.dtype.kind == "f", path, "logits")
+    faith = {name: d.get(name) for name in ("faith_deletion", "faith_insertion", "faith_masked", "sanity_randomised_corr")}
+    curves = [faith[k] for k in ("faith_deletion", "faith_insertion") if faith[k] is not None]
+    for curve in curves:
+        check(curve.ndim == 2 and curve.shape[0] == n and curve.shape[1] >= 2 and curve.dtype.kind == "f", path,
+              "faithfulness curves")
+    check(len(curves) in (0, 2) and (not curves or curves[0].shape == curves[1].shape), path, "faithfulness curves")
+    for k in ("faith_masked", "sanity_randomised_corr"):
+        check(faith[k] is None or (faith[k].shape == (n,) and faith[k].dtype.kind == "f"), path, k)
+    check((faith["faith_masked"] is None) == (not curves), path, "faithfulness members")
     return RunCache(
         images=images,
         labels=labels.astype(np.int64, copy=False),
@@ -97,4 +106,5 @@ def validated(d: dict[str, np.ndarray], path: Path) -> RunCache:
         class_to_superclass=c2s.astype(np.int64, copy=False) if sc_names else None,
         masks=masks,
         logits=None if logits is None else logits.astype(np.float32, copy=False),
+        **{k: None if v is None else v.astype(np.float32, copy=False) for k, v in faith.items()},
     )
