@@ -141,6 +141,7 @@ def run(
 @app.command("demo")
 def demo_command(
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="Output folder for cache.npz and the reports."),
+    faithfulness: bool = typer.Option(False, "--faithfulness", help="Also measure the maps' faithfulness and the model-randomisation check (as run's), and report the planted patterns'."),
 ) -> None:
     """Run the whole pipeline offline on the embedded procedural world, where the truth is known."""
     with user_errors():
@@ -149,7 +150,7 @@ def demo_command(
 
         if os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
             raise UserError("`gradcam-batch demo` runs in one process; under torchrun use `-m engine run --data demo`.")
-        run_demo(out, out_console)
+        run_demo(out, out_console, faithfulness=faithfulness)
 
 
 @app.command()
