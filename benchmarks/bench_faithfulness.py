@@ -53,7 +53,9 @@ def main() -> None:
         plain_out, faith_out = Path(tmp) / "plain", Path(tmp) / "faith"
         for _ in range(args.repeats):
             plain_walls.append(run(args.shared, plain_out, [], args.limit))
+            print(f"plain run: {plain_walls[-1]:.1f} s", flush=True)
             faith_walls.append(run(args.shared, faith_out, faith, args.limit))
+            print(f"--faithfulness run: {faith_walls[-1]:.1f} s", flush=True)
         from engine.store import load_cache
 
         cache = load_cache(faith_out / "cache.npz")

@@ -41,6 +41,7 @@ from engine.sources.preprocess import display_shape
 from engine.store import FOLDER_NAME, NPZ_NAME, RunCache, save_cache
 from engine.store.folder import FolderCacheWriter, check_cache_folder_target, finish_cache_folder
 from engine.store.output_folder import estimate_run_bytes, writing_into
+from engine.store.schema import FAITHFULNESS
 from engine.store.written_files import WrittenFiles
 
 FOLDER_ABOVE_IMAGES = 200_000  # `auto` writes a cache folder above this many images ...
@@ -162,7 +163,7 @@ def analyse(subject: Subject, config: RunConfig, *, console: Console | None = No
                 checks: dict[str, Any] = {}
                 if config.faithfulness:
                     one.__exit__(None, None, None)  # hooks off: the checks run the bare model
-                    checks = _faithfulness(subject, sink, model, probe.layer_name, config, dev, one.batch_size, console)
+                    checks = _faithfulness(subject, sink, model, probe.layer_name, config, dev, one, console)
                     timings.update(checks.pop("timings"))
                 cache = assemble(subject, gathered_members(sink), stats, probe.layer_name, config, dev, ranks, fmt,
                                  workers, timings, layer_meta=probe.meta())
@@ -255,12 +256,12 @@ def assemble(subject: Subject, arrays: dict[str, np.ndarray], stats: StreamStats
         cam_true=arrays["cam_true"], cam_topk=arrays["cam_topk"], class_names=data.class_names, meta=meta,
         superclass_names=data.superclass_names, class_to_superclass=data.class_to_superclass,
         masks=arrays.get("masks"), logits=arrays["logits"],
-        **{k: arrays.get(k) for k in ("faith_deletion", "faith_insertion", "faith_masked", "sanity_randomised_corr")},
+        **{k: arrays.get(k) for k in FAITHFULNESS},
     )
 
 
 def _faithfulness(subject: Subject, sink: Any, model: nn.Module, layer: str, config: RunConfig, dev: torch.device,
-                  batch_size: int, console: Console) -> dict[str, Any]:
+                  one: OnePass, console: Console) -> dict[str, Any]:
     """--faithfulness: deletion/insertion and confidence change of the predicted-class maps on a stratified
     sample, and the model-randomisation check on another, written into the sink as NaN-padded per-image
     members; returns their metadata (with "timings")."""
@@ -271,10 +272,11 @@ def _faithfulness(subject: Subject, sink: Any, model: nn.Module, layer: str, con
     started = time.perf_counter()
     idx = faithfulness.stratified_sample(data.labels, config.faithfulness_sample)
     maps, classes = np.asarray(arrays["cam_topk"][idx, 0]), np.asarray(arrays["topk_classes"][idx, 0])
+    batch_size = one.batch_size  # as the pass left it (lowered on out-of-memory)
     rows = batch_size * (4 if dev.type == "cuda" else 1)
     with progress_bar("Faithfulness (deletion, insertion, confidence change)", len(idx), console) as advance:
         f = faithfulness.measure(model, data.images, idx, maps, classes, subject.mean, subject.std, dev,
-                                 config.precision, rows, on_progress=advance)
+                                 config.precision, rows, on_progress=advance, lanes=one.lanes)
     for name, values in (("faith_deletion", f.deletion), ("faith_insertion", f.insertion), ("faith_masked", f.masked)):
         full = np.full((n, *values.shape[1:]), np.nan, dtype=np.float32)
         full[idx] = values

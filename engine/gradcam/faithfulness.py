@@ -19,6 +19,7 @@ here is derived beyond those probabilities: the AUCs, drops and per-class interv
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -27,11 +28,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.gradcam.one_pass import to_model_input
+from engine.gradcam.lanes import Lane, lane_count, lane_pool, make_lanes, run_on_lanes
+from engine.gradcam.one_pass import out_of_memory, to_model_input
 from engine.gradcam.precision import autocast
 from engine.gradcam.probe import logits_of
 
-MAX_STEPS = 16  # deletion/insertion steps: one per cell up to this many cells, else equal groups of cells
+# deletion/insertion steps: one per cell up to this many cells, else equal groups of cells; an image costs
+# 2 x steps forwards, which keeps --faithfulness's default sample within 2.5x the plain run's wall
+MAX_STEPS = 8
 SEED = 0
 
 
@@ -97,20 +101,46 @@ class FaithResult:
 
 
 class Probabilities:
-    """The model's softmax probability of given classes on normalised inputs, in big batches."""
+    """The model's softmax probability of given classes on normalised inputs, in big batches, shared out
+    across the pass's CPU lanes (engine.gradcam.lanes: replicas side by side beat intra-op threads on
+    small convolutions). Inference mode and autocast are entered in each lane's own thread."""
 
-    def __init__(self, model: nn.Module, device: torch.device, precision: str, rows: int) -> None:
-        self.model, self.device, self.precision, self.rows = model, device, precision, max(1, rows)
+    def __init__(self, model: nn.Module, device: torch.device, precision: str, rows: int,
+                 lanes: list[Lane] | None = None) -> None:
+        self.device, self.precision, self.rows = device, precision, max(1, rows)
+        self.lanes = lanes or make_lanes(model, "", lane_count(device))  # "" names the model itself
+        self.pool = lane_pool(self.lanes)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool = None
+
+    def _logits(self, part: torch.Tensor) -> torch.Tensor:
+        def work(lane: Lane, rows: slice) -> torch.Tensor:
+            with torch.inference_mode(), autocast(self.precision, self.device):
+                return logits_of(lane.model(part[rows])).float()
+
+        return torch.cat(run_on_lanes(self.lanes, part.shape[0], work, self.pool))
 
     def __call__(self, x: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        out = []
-        for start in range(0, x.shape[0], self.rows):
-            part = x[start : start + self.rows].contiguous(memory_format=torch.channels_last)
-            with autocast(self.precision, self.device):
-                logits = logits_of(self.model(part))
-            logits = torch.nan_to_num(logits.float(), nan=0.0, posinf=0.0, neginf=0.0)
-            p = torch.softmax(logits, dim=1)
-            out.append(p.gather(1, classes[start : start + self.rows, None])[:, 0])
+        """Rows at a time; out of memory halves the rows (for the rest of the run) and tries again."""
+        out, start = [], 0
+        while start < x.shape[0]:
+            stop = min(x.shape[0], start + self.rows)
+            part = x[start:stop].contiguous(memory_format=torch.channels_last)
+            try:
+                logits = self._logits(part)
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are handled here
+                if not out_of_memory(exc) or self.rows == 1:
+                    raise
+                self.rows = max(1, self.rows // 2)
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                continue
+            logits = torch.nan_to_num(logits, nan=0.0, posinf=0.0, neginf=0.0)
+            out.append(torch.softmax(logits, dim=1).gather(1, classes[start:stop, None])[:, 0])
+            start = stop
         return torch.cat(out) if out else torch.zeros(0, device=self.device)
 
 
@@ -138,21 +168,22 @@ def measure_batch(prob: Probabilities, x: torch.Tensor, maps: torch.Tensor, clas
 def measure(model: nn.Module, images: Any, index: np.ndarray, maps: np.ndarray, classes: np.ndarray,
             mean: tuple[float, float, float], std: tuple[float, float, float], device: torch.device,
             precision: str = "fp32", rows: int = 256, max_steps: int = MAX_STEPS,
-            on_progress: Callable[[int], None] | None = None) -> FaithResult:
+            on_progress: Callable[[int], None] | None = None, lanes: list[Lane] | None = None) -> FaithResult:
     """Deletion, insertion and confidence change for images[index] (uint8 (N, H, W, 3), at the model's input
-    size), their maps (M, h, w) and classes (M,). `model` is in eval mode on `device` (the pass's)."""
+    size), their maps (M, h, w) and classes (M,). `model` is in eval mode on `device` (the pass's); `lanes`:
+    the pass's CPU lanes, without their hooks (made afresh when not given)."""
     started = time.perf_counter()
     index = np.asarray(index, dtype=np.int64)
     m, (h, w) = len(index), maps.shape[1:]
     steps = step_count(h * w, max_steps)
     mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
     std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-    prob = Probabilities(model, device, precision, rows)
+    prob = Probabilities(model, device, precision, rows, lanes)
     deletion = np.zeros((m, steps + 1), dtype=np.float32)
     insertion = np.zeros((m, steps + 1), dtype=np.float32)
     masked = np.zeros(m, dtype=np.float32)
     per_chunk = max(1, rows // (2 * steps))  # images whose every step fills about one batch of rows
-    with torch.inference_mode():
+    with torch.inference_mode(), closing(prob):
         hw = tuple(int(s) for s in np.asarray(images[:1]).shape[1:3]) if m else (1, 1)
         zero = torch.zeros((1, 3, *hw), device=device)
         with autocast(precision, device):

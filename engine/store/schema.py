@@ -52,6 +52,7 @@ MEMBERS = (
     Member("sanity_randomised_corr", "float32", True, required=False),
 )
 BY_NAME = {m.name: m for m in MEMBERS}
+FAITHFULNESS = ("faith_deletion", "faith_insertion", "faith_masked", "sanity_randomised_corr")  # --faithfulness only
 PER_IMAGE = tuple(m.name for m in MEMBERS if m.per_image)
 REQUIRED = tuple(m.name for m in MEMBERS if m.required)
 

@@ -14,7 +14,7 @@ import numpy as np
 from engine.errors import CacheError
 from engine.store.names import unicode_name
 from engine.store.run_cache import RunCache
-from engine.store.schema import HOW_TO_MAKE, READABLE_VERSIONS, SCHEMA_VERSION
+from engine.store.schema import FAITHFULNESS, HOW_TO_MAKE, READABLE_VERSIONS, SCHEMA_VERSION
 
 
 def check(cond: bool, path: Path, what: str) -> None:
@@ -84,7 +84,7 @@ def validated(d: dict[str, np.ndarray], path: Path) -> RunCache:
     logits = d.get("logits")
     if logits is not None:
         check(logits.shape == (n, c) and logits.dtype.kind == "f", path, "logits")
-    faith = {name: d.get(name) for name in ("faith_deletion", "faith_insertion", "faith_masked", "sanity_randomised_corr")}
+    faith = {name: d.get(name) for name in FAITHFULNESS}
     curves = [faith[k] for k in ("faith_deletion", "faith_insertion") if faith[k] is not None]
     for curve in curves:
         check(curve.ndim == 2 and curve.shape[0] == n and curve.shape[1] >= 2 and curve.dtype.kind == "f", path,

@@ -199,14 +199,14 @@ def test_a_faithfulness_run_stores_its_sample_and_reports_it(tmp_path, cache_for
     c = load_cache(resolve_cache_path(tmp_path))
     sampled = np.isfinite(c.faith_masked)
     assert sampled.sum() == 30 and np.bincount(c.labels[sampled]).tolist() == [5] * 6
-    assert c.faith_deletion.shape == (36, 17) and c.faith_insertion.shape == (36, 17)  # 8x8 cells in 16 steps
+    assert c.faith_deletion.shape == (36, 9) and c.faith_insertion.shape == (36, 9)  # 8x8 cells in 8 steps
     assert np.isnan(c.faith_deletion[~sampled]).all()
     # step 0 of deletion is the image itself: the pass's probability of its prediction
     np.testing.assert_allclose(c.faith_deletion[sampled, 0], c.confidence[sampled], atol=1e-5)
     np.testing.assert_allclose(c.faith_insertion[sampled, -1], c.confidence[sampled], atol=1e-5)
     assert np.isfinite(c.sanity_randomised_corr).sum() == 36  # the randomisation sample: every image here
     assert c.meta["model_randomisation"]["reinitialised"] == "features.2 and fc"
-    assert c.meta["faithfulness"]["steps"] == 16 and c.meta["faithfulness"]["cells"] == 64
+    assert c.meta["faithfulness"]["steps"] == 8 and c.meta["faithfulness"]["cells"] == 64
     summary = (tmp_path / "analysis_summary.txt").read_text()
     assert "Grad-CAM: faithfulness (deletion / insertion)" in summary
     assert "Model-randomisation sanity check:" in summary
