@@ -23,7 +23,7 @@ CAM_METHODS = {"gradcam": "Grad-CAM", "gradcampp": "Grad-CAM++", "hirescam": "Hi
 DISPLAY_SIZE = 128  # stored images are the model input scaled down to at most this many pixels a side
 BATCH_SIZE = 256
 PRECISIONS = ("fp32", "bf16", "fp16")  # the forward's arithmetic (engine.gradcam.precision); fp32 is exact
-FAITHFULNESS_PER_CLASS = 10  # --faithfulness: images per class in its stratified sample (docs/definitions.md)
+FAITHFULNESS_PER_CLASS = 5  # --faithfulness: images per class in its stratified sample (docs/definitions.md)
 
 Triple = tuple[float, float, float]
 

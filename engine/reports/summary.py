@@ -219,9 +219,9 @@ def faithfulness_lines(run: AnalysedRun, n: int = LEAST_FAITHFUL, n_pairs: int =
                          f"{iv(table, 'deletion_auc', c):<22} {iv(table, 'insertion_auc', c):<22} "
                          f"{pct(table['drop'][c])}")
     pairs = run.faithfulness_per_pair
-    shown = [k for k in range(len(pairs)) if pairs["n"][k] > 0][:n_pairs]
+    shown = [k for k in range(len(pairs)) if pairs["n"][k] >= 2][:n_pairs]  # one image has no interval
     if shown:
-        lines.append("Confused pairs (true -> predicted), their sampled errors:")
+        lines.append("Top confused pairs with >= 2 sampled errors (pair rank. true -> predicted):")
         for k in shown:
             lines.append(f"{pairs['rank'][k]:>4}. {pairs['true_name'][k]} -> {pairs['pred_name'][k]}: "
                          f"{pairs['n'][k]} image{'s' if pairs['n'][k] != 1 else ''}, gap {iv(pairs, 'gap', k)}, "
