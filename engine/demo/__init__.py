@@ -317,16 +317,19 @@ def _print_faithfulness(f: "DemoFindings", class_names: list[str], console: Cons
         f" of the predicted-class maps on {gap.n} sampled images: deletion AUC {overall['deletion_auc'].value:.3f}, "
         f"insertion AUC {overall['insertion_auc'].value:.3f}, gap {iv(gap.value, gap.low, gap.high)}, average drop "
         f"{pct(overall['drop'].value)}, increase {pct(overall['increase'].value)}")
-    planted = [(SPURIOUS_CLASS, "spurious background")] + [(c, "look-alike") for p in LOOKALIKE_PAIRS for c in p]
+    planted = [(SPURIOUS_CLASS, "shortcut")] + [(c, "look-alike") for p in LOOKALIKE_PAIRS for c in p]
     table = Table(show_edge=False, pad_edge=False)
-    for name, right in (("class", False), ("planted", False), ("n", True), ("gap [95%]", True),
-                        ("deletion AUC", True), ("insertion AUC", True), ("drop", True)):
+    for name, right in (("class", False), ("planted", False), ("n", True), ("gap [95%]", True), ("del", True),
+                        ("ins", True), ("drop", True)):
         table.add_column(name, justify="right" if right else "left", no_wrap=True)
     for c, what in planted:
-        table.add_row(visible(class_names[c]), what, str(t["n"][c]), iv(t["gap"][c], t["gap_low"][c], t["gap_high"][c]),
-                      f"{t['deletion_auc'][c]:.3f}", f"{t['insertion_auc'][c]:.3f}", pct(t["drop"][c]))
+        table.add_row(visible(class_names[c]), what, str(t["n"][c]),
+                      f"{t['gap'][c]:.2f} [{t['gap_low'][c]:.2f}, {t['gap_high'][c]:.2f}]",
+                      f"{t['deletion_auc'][c]:.2f}", f"{t['insertion_auc'][c]:.2f}", pct(t["drop"][c], 0))
     console.print(table)
     s = SPURIOUS_CLASS
+    say(console, "   gap: insertion AUC - deletion AUC (higher = more faithful); del / ins: deletion / insertion AUC; "
+                 "drop: average drop in confidence on the image times its map")
     verdict(gap.low > 0, "the maps are faithful on average (the gap's interval lies above 0)")
     say(console, f"   {class_names[s]} (planted shortcut): gap {iv(t['gap'][s], t['gap_low'][s], t['gap_high'][s])} "
                  f"against {iv(gap.value, gap.low, gap.high)} over all sampled images")
