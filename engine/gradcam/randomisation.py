@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.gradcam.one_pass import OnePass, to_model_input
-from engine.gradcam.probe import probe_model
+from engine.gradcam.one_pass import OnePass, normalisation, to_model_input
+from engine.gradcam.probe import logits_of, probe_model
 
 SAMPLE = 256  # images whose maps are computed again
 SEED = 0
@@ -78,8 +78,6 @@ def randomised_maps(model: nn.Module, layer_name: str, images: np.ndarray, class
                     seed: int = SEED) -> tuple[np.ndarray, dict[str, Any]]:
     """The re-initialised copy's maps (M, h, w) of `classes` for images (uint8 (M, H, W, 3)), at the same
     layer with the same method; and what was re-initialised."""
-    from engine.gradcam.one_pass import normalisation
-
     m_t, s_t = normalisation(mean, std, device)
     x = to_model_input(images[:2], m_t, s_t, device)
     twin, reset = randomised_copy(model, layer_name, x, seed)
@@ -97,7 +95,5 @@ def describe(layer_name: str, reset: list[str]) -> str:
 
 
 def logits_count(model: nn.Module, x: torch.Tensor) -> int:
-    from engine.gradcam.probe import logits_of
-
     with torch.inference_mode():
         return int(logits_of(model(x)).shape[1])
