@@ -71,3 +71,18 @@ def test_model_randomisation_verdict_from_its_interval():
     assert passed.reinitialised == "layer3 and fc"
     assert failed.available and not failed.depends_on_weights
     assert not model_randomisation(None, {}).available
+
+
+def test_a_failed_model_randomisation_withholds_grad_cam_advice(make_run):
+    from engine.analysis.recommendations.base import maps_trusted
+    from engine.reports.recommendations_checks import randomisation_sentence
+    from tests.synthetic import synthetic_cache
+
+    plain = make_run(synthetic_cache())
+    assert maps_trusted(plain) and randomisation_sentence(plain) is None
+    c = synthetic_cache()
+    c.sanity_randomised_corr = np.full(c.num_images, 0.95, np.float32)  # the maps survive re-initialisation
+    run = make_run(c)
+    assert run.sanity.depends_on_class and not run.model_randomisation.depends_on_weights
+    assert not maps_trusted(run)
+    assert randomisation_sentence(run).startswith("Model-randomisation sanity check: FAILED")
