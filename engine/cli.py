@@ -25,7 +25,7 @@ import typer
 from rich.console import Console
 
 from engine import INSTALL_ENGINE, missing_engine_packages, version_text
-from engine.config import BATCH_SIZE, DEFAULT_OUT, DISPLAY_SIZE, RunConfig
+from engine.config import BATCH_SIZE, DEFAULT_OUT, DISPLAY_SIZE, FAITHFULNESS_PER_CLASS, RunConfig
 from engine.console import discard_unwritable_stdout, say, say_error, tolerate_unencodable_output, visible
 from engine.errors import PeerFailed, UserError
 
@@ -113,6 +113,8 @@ def run(
     precision: str = typer.Option("fp32", "--precision", help="fp32 (exact) | bf16 | fp16: the forward's arithmetic (autocast, on CUDA and on CPUs with native bf16/fp16); its effect against fp32 is measured and recorded."),
     tf32: bool = typer.Option(False, "--tf32", help="On CUDA, fp32 matrix products on TF32 units (faster, not exact)."),
     tta: str = typer.Option("none", "--tta", help="none | flip: also run each image mirrored and average the two views' logits (maps stay the original view's)."),
+    faithfulness: bool = typer.Option(False, "--faithfulness", help="Also measure the predicted-class maps' faithfulness (deletion/insertion AUCs, confidence drop/increase) on a stratified sample, and the model-randomisation sanity check."),
+    faithfulness_sample: str = typer.Option(str(FAITHFULNESS_PER_CLASS), "--faithfulness-sample", help="Images per class for --faithfulness, or 'all'."),
 ) -> None:
     """Analyse a trained classifier on its test set: predictions, metrics and Grad-CAM into one cache."""
     with user_errors():
@@ -127,6 +129,7 @@ def run(
             limit=limit, device=device, batch_size=batch_size, target_layer=target_layer, cam=cam,
             trust_checkpoint=trust_checkpoint, download=download, reports=reports, precision=precision, tf32=tf32,
             tta=tta,
+            faithfulness=faithfulness, faithfulness_sample=RunConfig.faithfulness_sample_of(faithfulness_sample),
         )
         opener = open_subject
         if config.data == "demo":  # importing the demo registers its world as the source `demo`
@@ -141,6 +144,7 @@ def run(
 @app.command("demo")
 def demo_command(
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="Output folder for cache.npz and the reports."),
+    faithfulness: bool = typer.Option(False, "--faithfulness", help="Also measure the maps' faithfulness and the model-randomisation check (as run's), and report the planted patterns'."),
 ) -> None:
     """Run the whole pipeline offline on the embedded procedural world, where the truth is known."""
     with user_errors():
@@ -149,7 +153,7 @@ def demo_command(
 
         if os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
             raise UserError("`gradcam-batch demo` runs in one process; under torchrun use `-m engine run --data demo`.")
-        run_demo(out, out_console)
+        run_demo(out, out_console, faithfulness=faithfulness)
 
 
 @app.command()

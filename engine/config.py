@@ -24,6 +24,7 @@ DISPLAY_SIZE = 128  # stored images are the model input scaled down to at most t
 BATCH_SIZE = 256
 PRECISIONS = ("fp32", "bf16", "fp16")  # the forward's arithmetic (engine.gradcam.precision); fp32 is exact
 TTA_MODES = ("none", "flip")  # test-time augmentation (engine.gradcam.tta)
+FAITHFULNESS_PER_CLASS = 5  # --faithfulness: images per class in its stratified sample (docs/definitions.md)
 
 Triple = tuple[float, float, float]
 
@@ -79,6 +80,8 @@ class RunConfig:
     precision: str = "fp32"
     tf32: bool = False  # CUDA's TensorFloat-32 matrix products, for fp32
     tta: str = "none"  # flip: each image and its mirror, logits averaged (engine.gradcam.tta)
+    faithfulness: bool = False  # deletion/insertion, confidence change and model randomisation (engine.gradcam.faithfulness)
+    faithfulness_sample: int | None = FAITHFULNESS_PER_CLASS  # images per class; None: every image
 
     def __post_init__(self) -> None:
         if self.arch is not None and self.model is not None:
@@ -97,6 +100,9 @@ class RunConfig:
             raise UserError(f"--display-size {self.display_size} is not a size in pixels; give a positive number such as 128.")
         if self.image_size is not None and self.image_size < 1:
             raise UserError(f"--image-size {self.image_size} is not a size in pixels; give a positive number such as 224.")
+        if self.faithfulness_sample is not None and self.faithfulness_sample < 1:
+            raise UserError(f"--faithfulness-sample {self.faithfulness_sample}: give a positive number of images per "
+                            "class, or 'all'.")
         if self.batch_size < 1:
             raise UserError(f"--batch-size {self.batch_size}: give a positive number of images.")
         if self.limit is not None and self.limit < 1:
@@ -114,6 +120,19 @@ class RunConfig:
         if self.out is not None and self.data != "demo" and _inside(self.out, self.data):  # demo: generated, no folder
             raise UserError(f"--out {self.out} is inside --data {self.data}: the next run would read the reports "
                             "written there as data; choose an --out outside the data set.")
+
+    @staticmethod
+    def faithfulness_sample_of(text: str) -> int | None:
+        """--faithfulness-sample: 'all' (None) or a positive number of images per class."""
+        if text.strip().lower() == "all":
+            return None
+        try:
+            value = int(text)
+        except ValueError:
+            raise UserError(f"--faithfulness-sample {text!r}: give a number of images per class, or 'all'.") from None
+        if value < 1:
+            raise UserError(f"--faithfulness-sample {value}: give a positive number of images per class, or 'all'.")
+        return value
 
     @property
     def cam_name(self) -> str:

@@ -42,6 +42,7 @@ from engine.sources.preprocess import display_shape
 from engine.store import FOLDER_NAME, NPZ_NAME, RunCache, save_cache
 from engine.store.folder import FolderCacheWriter, check_cache_folder_target, finish_cache_folder
 from engine.store.output_folder import check_output_folder, estimate_run_bytes, writing_into
+from engine.store.schema import FAITHFULNESS
 from engine.store.written_files import WrittenFiles
 
 FOLDER_ABOVE_IMAGES = 200_000  # `auto` writes a cache folder above this many images ...
@@ -170,11 +171,17 @@ def analyse(subject: Subject, config: RunConfig, *, console: Console | None = No
                 _say_notes(stats, n, console)
                 if one.tta is not None:
                     timings["tta_mirror_s"] = round(one.tta.seconds, 3)
+                checks: dict[str, Any] = {}
+                if config.faithfulness:
+                    one.__exit__(None, None, None)  # hooks off: the checks run the bare model
+                    checks = _faithfulness(subject, sink, model, probe.layer_name, config, dev, one, console)
+                    timings.update(checks.pop("timings"))
                 cache = assemble(subject, gathered_members(sink), stats, probe.layer_name, config, dev, ranks, fmt,
                                  workers, timings, layer_meta=probe.meta())
                 cache.meta["any_class_maps"] = any_class.meta()
                 if any_class.kind == ACTIVATIONS:
                     cache.head_weights = probe.head.detach().float().cpu().numpy()
+                cache.meta.update(checks)
                 result = AnalysedRun(cache)
                 t0 = time.perf_counter()
                 m = result.metrics
@@ -270,7 +277,51 @@ def assemble(subject: Subject, arrays: dict[str, np.ndarray], stats: StreamStats
         features=arrays.get("features"),
         cam_activations=arrays.get("cam_activations"), cam_all=arrays.get("cam_all"),
         probs_plain=arrays.get("probs_plain"),
+        **{k: arrays.get(k) for k in FAITHFULNESS},
     )
+
+
+def _faithfulness(subject: Subject, sink: Any, model: nn.Module, layer: str, config: RunConfig, dev: torch.device,
+                  one: OnePass, console: Console) -> dict[str, Any]:
+    """--faithfulness: deletion/insertion and confidence change of the predicted-class maps on a stratified
+    sample, and the model-randomisation check on another, written into the sink as NaN-padded per-image
+    members; returns their metadata (with "timings")."""
+    from engine.analysis.sanity import rank_correlation
+    from engine.gradcam import faithfulness, randomisation
+
+    arrays, data, n = gathered_members(sink), subject.data, len(subject.data)
+    started = time.perf_counter()
+    idx = faithfulness.stratified_sample(data.labels, config.faithfulness_sample)
+    maps, classes = np.asarray(arrays["cam_topk"][idx, 0]), np.asarray(arrays["topk_classes"][idx, 0])
+    batch_size = one.batch_size  # as the pass left it (lowered on out-of-memory)
+    rows = batch_size * (4 if dev.type == "cuda" else 1)
+    with progress_bar("Faithfulness (deletion, insertion, confidence change)", len(idx), console) as advance:
+        f = faithfulness.measure(model, data.images, idx, maps, classes, subject.mean, subject.std, dev,
+                                 config.precision, rows, on_progress=advance, lanes=one.lanes)
+    for name, values in (("faith_deletion", f.deletion), ("faith_insertion", f.insertion), ("faith_masked", f.masked)):
+        full = np.full((n, *values.shape[1:]), np.nan, dtype=np.float32)
+        full[idx] = values
+        sink.write_rows(name, 0, full)
+    t_faith = time.perf_counter() - started
+    t0 = time.perf_counter()
+    ridx = randomisation.sample(n)
+    rmaps, done = randomisation.randomised_maps(
+        model, layer, faithfulness.rows_of(data.images, ridx), np.asarray(arrays["topk_classes"][ridx, 0]),
+        subject.mean, subject.std, dev, batch_size, config.cam, config.precision)
+    corr = np.full(n, np.nan, dtype=np.float32)
+    corr[ridx] = rank_correlation(np.asarray(arrays["cam_topk"][ridx, 0]), rmaps)
+    sink.write_rows("sanity_randomised_corr", 0, corr)
+    t_random = time.perf_counter() - t0
+    say(console, f"Faithfulness: {len(idx)} images x {2 * f.steps} inputs in {t_faith:.1f} s; model randomisation: "
+                 f"{len(ridx)} images in {t_random:.1f} s")
+    return {
+        "faithfulness": {"images": int(len(idx)), "per_class": config.faithfulness_sample or "all",
+                         "steps": f.steps, "cells": int(maps.shape[1] * maps.shape[2]),
+                         "baseline": "the normalisation mean colour (0 after normalisation)",
+                         "map": "predicted class", "seed": faithfulness.SEED},
+        "model_randomisation": done,
+        "timings": {"faithfulness_s": round(t_faith, 3), "model_randomisation_s": round(t_random, 3)},
+    }
 
 
 def print_summary(result: AnalysedRun, console: Console, cache_path: Path | None) -> None:

@@ -23,6 +23,7 @@ CLASS, CELL, PREDICTED, ERRORS, CONFIDENT, SUSPECTS, FLAGS, IMAGE = (
     "class", "cell", "predicted", "errors", "confident", "suspects", "flags", "image")
 SIMILAR, DUPLICATES = "similar", "duplicates"  # by the pooled features (engine.analysis.similar_images)
 NO_FEATURES = "This cache holds no pooled features (it was made before they were stored); run again to compare images."
+FAITHLESS = "faithless"
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,17 @@ def _flags_slice(run: AnalysedRun, spec: SliceSpec) -> Slice:
                  empty="No attention flags.")
 
 
+def _faithless_slice(run: AnalysedRun, spec: SliceSpec) -> Slice:
+    """The --faithfulness sample, least faithful map first (lowest insertion - deletion AUC gap,
+    engine.analysis.faithfulness)."""
+    f = run.faithfulness
+    order = np.lexsort((f.index, f.gap))
+    title = (f"Least faithful maps: {_plural(len(order), 'sampled image')}, lowest gap (insertion AUC - deletion "
+             "AUC) first")
+    return _make(run, spec, title, f.index[order], extra=("gap", f.gap[order]),
+                 empty="No faithfulness measured: run `gradcam-batch run ... --faithfulness`.")
+
+
 def _image_slice(run: AnalysedRun, spec: SliceSpec) -> Slice:
     return _make(run, spec, f"Image #{spec.a}", np.array([spec.a]))
 
@@ -225,6 +237,7 @@ BUILDERS: dict[str, Callable[[AnalysedRun, SliceSpec], Slice]] = {
     CLASS: _class_slice, CELL: _cell_slice, PREDICTED: _predicted_slice, ERRORS: _errors_slice,
     CONFIDENT: _confident_slice, SUSPECTS: _suspects_slice, FLAGS: _flags_slice, IMAGE: _image_slice,
     SIMILAR: _similar_slice, DUPLICATES: _duplicates_slice,
+    FAITHLESS: _faithless_slice,
 }
 
 
@@ -263,3 +276,8 @@ NAMED: tuple[tuple[str, SliceSpec], ...] = (
     ("attention flags", SliceSpec(FLAGS)),
     ("near-duplicates", SliceSpec(DUPLICATES)),  # listed where the cache has the features (check())
 )
+
+
+def named_slices(run: AnalysedRun) -> tuple[tuple[str, SliceSpec], ...]:
+    """NAMED, and the least faithful maps where the run measured faithfulness."""
+    return NAMED + ((("least faithful maps", SliceSpec(FAITHLESS)),) if run.faithfulness.available else ())

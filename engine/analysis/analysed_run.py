@@ -24,8 +24,9 @@ if TYPE_CHECKING:  # imported where first used: the first screen needs the metri
     from engine.analysis.attention import Attention
     from engine.analysis.attention_ranking import AttentionRanking
     from engine.analysis.calibration import Calibration
+    from engine.analysis.faithfulness import Faithfulness
     from engine.analysis.map_agreement import MapAgreement
-    from engine.analysis.sanity import RandomLogitCheck
+    from engine.analysis.sanity import ModelRandomisationCheck, RandomLogitCheck
     from engine.analysis.similar_images import Duplicates
     from engine.analysis.suspect_precision import SuspectPrecision
     from engine.analysis.tta import TTAFigures
@@ -108,6 +109,34 @@ class AnalysedRun:
         return random_logit(c.cam_topk, c.cam_true, self.correct)
 
     @cached_property
+    def model_randomisation(self) -> "ModelRandomisationCheck":
+        """The model-randomisation sanity check --faithfulness measured (not available without it)."""
+        from engine.analysis.sanity import model_randomisation
+
+        return model_randomisation(self.cache.sanity_randomised_corr, self.cache.meta)
+
+    @cached_property
+    def faithfulness(self) -> "Faithfulness":
+        """Deletion/insertion AUCs and confidence drop/increase of the sampled images (--faithfulness)."""
+        from engine.analysis.faithfulness import measure
+
+        c = self.cache
+        return measure(c.faith_deletion, c.faith_insertion, c.faith_masked)
+
+    @cached_property
+    def faithfulness_per_class(self) -> Table:
+        from engine.analysis.faithfulness import per_class
+
+        return per_class(self.faithfulness, self.cache.labels, self.class_names)
+
+    @cached_property
+    def faithfulness_per_pair(self) -> Table:
+        from engine.analysis.faithfulness import per_pair
+
+        c = self.cache
+        return per_pair(self.faithfulness, c.labels, c.preds, self.metrics.confused_pairs)
+
+    @cached_property
     def attention_per_pair(self) -> Table:
         from engine.analysis.attention import per_pair
 
@@ -174,7 +203,8 @@ class AnalysedRun:
     def compute_all(self) -> "AnalysedRun":
         """Every analysis now (before forking report workers, which then share them)."""
         for name in ("metrics", "selections", "calibration", "attention", "attention_ranking", "attention_per_class",
-                     "attention_per_pair", "map_agreement", "sanity", "suspects", "suspect_precision",
+                     "attention_per_pair", "map_agreement", "sanity", "model_randomisation", "faithfulness",
+                     "faithfulness_per_class", "faithfulness_per_pair", "suspects", "suspect_precision",
                      "coarse_confusion", "findings", "near_duplicates"):
             getattr(self, name)
         return self

@@ -76,3 +76,31 @@ def random_logit(cam_topk: np.ndarray, cam_true: np.ndarray, correct: np.ndarray
     vs = tuple(estimate(rank_correlation(top1, cam_topk[:, k])) for k in range(1, cam_topk.shape[1]))
     wrong = ~correct
     return RandomLogitCheck(vs, estimate(rank_correlation(top1[wrong], cam_true[wrong])))
+
+
+@dataclass(frozen=True)
+class ModelRandomisationCheck:
+    """Model randomisation (Adebayo et al. 2018): the predicted-class map against the map of the same class
+    from a copy of the model whose head and last stage were re-initialised (--faithfulness,
+    engine.gradcam.randomisation). Maps that survive re-initialisation show the input, not what was learnt.
+    Verdict: the maps depend on the learnt weights when the mean rank correlation's 95% interval lies
+    wholly below DEPENDS_MAX (the random-logit check's bound)."""
+
+    corr: Estimate
+    reinitialised: str = ""
+
+    @property
+    def available(self) -> bool:
+        return self.corr.n > 0
+
+    @property
+    def depends_on_weights(self) -> bool:
+        return self.available and self.corr.high < DEPENDS_MAX
+
+
+def model_randomisation(corr: np.ndarray | None, meta: dict) -> ModelRandomisationCheck:
+    """From the cache's NaN-padded per-image correlations and the run's record of what was re-initialised."""
+    values = np.zeros(0) if corr is None else np.asarray(corr, dtype=np.float64)
+    done = meta.get("model_randomisation") if isinstance(meta, dict) else None
+    what = str(done.get("reinitialised", "")) if isinstance(done, dict) else ""
+    return ModelRandomisationCheck(estimate(values[np.isfinite(values)]), what)

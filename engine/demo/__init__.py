@@ -90,6 +90,7 @@ def run_demo(
     write_reports: bool = True,
     device: str | None = None,
     progress_console: Console | None = None,
+    faithfulness: bool = False,
 ) -> "AnalysedRun":
     """Generate the test world, get the demo model, run the `run` pipeline (same cache, same reports), then
     print what Grad-CAM and the predictions reveal about the planted patterns, measured against the truth."""
@@ -99,11 +100,11 @@ def run_demo(
     bars = progress_console or Console(stderr=True, highlight=False, soft_wrap=True)
     out_dir = Path(out_dir)
     with writing_into(out_dir):
-        return _run_demo(out_dir, console, bars, n_per_class, write_reports, device)
+        return _run_demo(out_dir, console, bars, n_per_class, write_reports, device, faithfulness)
 
 
 def _run_demo(out_dir: Path, console: Console, bars: Console, n_per_class: int | None, write_reports: bool,
-              device: str | None) -> "AnalysedRun":
+              device: str | None, faithfulness: bool = False) -> "AnalysedRun":
     from engine.config import RunConfig
     from engine.console import progress_bar
     from engine.demo.truth import measure
@@ -112,7 +113,7 @@ def _run_demo(out_dir: Path, console: Console, bars: Console, n_per_class: int |
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    config = RunConfig(out=out_dir, reports=write_reports, device=device or "auto")
+    config = RunConfig(out=out_dir, reports=write_reports, device=device or "auto", faithfulness=faithfulness)
 
     n = (n_per_class or TEST_PER_CLASS) * len(CLASS_NAMES)
     with progress_bar("Generating the demo world", n, bars) as advance:
@@ -298,3 +299,41 @@ def print_findings(
             f"{low.value:.2f} [{low.low:.2f}, {low.high:.2f}] (1 = the class does not matter)",
         )
         verdict(f.sanity.depends_on_class, "the maps depend on the class")
+
+    # 6. faithfulness of the planted patterns (with --faithfulness)
+    if f.faithfulness is not None and f.faithfulness_per_class is not None:
+        _print_faithfulness(f, class_names, console, verdict)
+
+
+def _print_faithfulness(f: "DemoFindings", class_names: list[str], console: Console, verdict: Callable) -> None:
+    """The planted classes' faithfulness (deletion/insertion gap) against every sampled image's, and the
+    model-randomisation verdict."""
+    from engine.demo.world import LOOKALIKE_PAIRS, SPURIOUS_CLASS
+
+    t, overall = f.faithfulness_per_class, f.faithfulness.summary()
+    iv = lambda v, lo, hi: f"{v:.3f} [{lo:.3f}, {hi:.3f}]"  # noqa: E731
+    gap = overall["gap"]
+    say(console, ("6. Faithfulness", "bold"),
+        f" of the predicted-class maps on {gap.n} sampled images: deletion AUC {overall['deletion_auc'].value:.3f}, "
+        f"insertion AUC {overall['insertion_auc'].value:.3f}, gap {iv(gap.value, gap.low, gap.high)}, average drop "
+        f"{pct(overall['drop'].value)}, increase {pct(overall['increase'].value)}")
+    planted = [(SPURIOUS_CLASS, "shortcut")] + [(c, "look-alike") for p in LOOKALIKE_PAIRS for c in p]
+    table = Table(show_edge=False, pad_edge=False)
+    for name, right in (("class", False), ("planted", False), ("n", True), ("gap [95%]", True), ("del", True),
+                        ("ins", True), ("drop", True)):
+        table.add_column(name, justify="right" if right else "left", no_wrap=True)
+    for c, what in planted:
+        table.add_row(visible(class_names[c]), what, str(t["n"][c]),
+                      f"{t['gap'][c]:.2f} [{t['gap_low'][c]:.2f}, {t['gap_high'][c]:.2f}]",
+                      f"{t['deletion_auc'][c]:.2f}", f"{t['insertion_auc'][c]:.2f}", pct(t["drop"][c], 0))
+    console.print(table)
+    s = SPURIOUS_CLASS
+    say(console, "   gap: insertion AUC - deletion AUC (higher = more faithful); del / ins: deletion / insertion AUC; "
+                 "drop: average drop in confidence on the image times its map")
+    verdict(gap.low > 0, "the maps are faithful on average (the gap's interval lies above 0)")
+    say(console, f"   {class_names[s]} (planted shortcut): gap {iv(t['gap'][s], t['gap_low'][s], t['gap_high'][s])} "
+                 f"against {iv(gap.value, gap.low, gap.high)} over all sampled images")
+    r = f.model_randomisation
+    if r is not None and r.available:
+        verdict(r.depends_on_weights, f"model randomisation: rank correlation {r.corr.value:.2f} "
+                                      f"[{r.corr.low:.2f}, {r.corr.high:.2f}] after re-initialising {r.reinitialised}")

@@ -26,7 +26,9 @@ import numpy as np
 from engine.analysis import attention
 from engine.analysis.analysed_run import AnalysedRun
 from engine.analysis.attention_ranking import AttentionRanking
-from engine.analysis.sanity import RandomLogitCheck
+from engine.analysis.faithfulness import Faithfulness
+from engine.analysis.sanity import ModelRandomisationCheck, RandomLogitCheck
+from engine.analysis.tables import Table
 from engine.analysis.suspect_precision import SuspectPrecision
 from engine.analysis.cam_maps import upsample
 
@@ -168,6 +170,9 @@ class DemoFindings:
     ranking: AttentionRanking  # the engine's one attention ranking, as the reports print it
     suspect_precision: SuspectPrecision  # label suspects against clean labels (the demo's labels are clean)
     sanity: RandomLogitCheck
+    faithfulness: Faithfulness | None = None  # with --faithfulness: the sampled maps' deletion/insertion ...
+    faithfulness_per_class: Table | None = None  # ... per class (engine.analysis.faithfulness)
+    model_randomisation: ModelRandomisationCheck | None = None
 
 
 def measure(run: AnalysedRun, lookalike_pairs: tuple[tuple[int, int], ...], top: int = 10) -> DemoFindings:
@@ -202,4 +207,6 @@ def measure(run: AnalysedRun, lookalike_pairs: tuple[tuple[int, int], ...], top:
         ranking=run.attention_ranking,
         suspect_precision=run.suspect_precision,
         sanity=run.sanity,
+        **({"faithfulness": run.faithfulness, "faithfulness_per_class": run.faithfulness_per_class,
+            "model_randomisation": run.model_randomisation} if run.faithfulness.available else {}),
     )

@@ -25,12 +25,14 @@ ATTENTION_CSV = "attention_per_class.csv"
 ATTENTION_FLAGS_CSV = "attention_flags.csv"
 HIGH_CONFIDENCE_ERRORS_CSV = "high_confidence_errors.csv"
 NEAR_DUPLICATES_CSV = "near_duplicates.csv"
+FAITHFULNESS_CSV = "faithfulness_by_class.csv"
 
 MAX_FRAGMENT = 60
 FIXED_NAMES = frozenset({
     CONFUSION_MATRIX, PER_CLASS_CSV, PER_CLASS_HTML, PAIRS_CSV, PAIRS_CHART, SUMMARY_TXT, RECOMMENDATIONS_TXT,
     RELIABILITY_DIAGRAM, SUPERCLASS_CONFUSION, SUSPECTS_CSV, ATTENTION_CSV, ATTENTION_FLAGS_CSV,
     HIGH_CONFIDENCE_ERRORS_CSV, NEAR_DUPLICATES_CSV,
+    HIGH_CONFIDENCE_ERRORS_CSV, FAITHFULNESS_CSV,
 })
 # the names class_figure_name and pair_figure_name produce
 _FIGURE_NAME = re.compile(r"^(class_[0-9]{3,}_[A-Za-z0-9_-]+|confused_pair_[0-9]+_[A-Za-z0-9_-]+_to_[A-Za-z0-9_-]+)\.png$")

@@ -15,7 +15,8 @@ from engine.analysis.analysed_run import AnalysedRun
 from engine.analysis.recommendations.base import LIST_LIMIT, MIN_ERRORS, Finding
 from engine.analysis.recommendations.pairs import MUTUAL_SHARE_MIN, PAIR_SHARE_MIN
 from engine.figures.numbers import pct, pct_interval
-from engine.reports.recommendations_checks import map_agreement_sentences, sanity_sentence, suspect_sentences
+from engine.reports.recommendations_checks import (faithfulness_sentences, map_agreement_sentences,
+                                                   randomisation_sentence, sanity_sentence, suspect_sentences)
 
 
 @dataclass(frozen=True)
@@ -254,7 +255,9 @@ def checks(run: AnalysedRun) -> list[str]:
     label suspects against clean labels (the same sentences as analysis_summary.txt)."""
     if run.metrics.num_errors < MIN_ERRORS:
         return []
-    return [sanity_sentence(run), *map_agreement_sentences(run), *suspect_sentences(run)]
+    randomised = [s for s in (randomisation_sentence(run),) if s]
+    return [sanity_sentence(run), *randomised, *map_agreement_sentences(run), *faithfulness_sentences(run)[:1],
+            *suspect_sentences(run)]
 
 
 def recommendations_text(run: AnalysedRun) -> str:

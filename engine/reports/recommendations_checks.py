@@ -79,3 +79,49 @@ def suspect_sentences(run: AnalysedRun) -> list[str]:
                  "the Brier score, which a few wrong labels barely move); a test set alone cannot fully tell a wrong "
                  "label from a confident mistake that a temperature does not explain.")
     return lines
+
+
+def randomisation_sentence(run: AnalysedRun) -> str | None:
+    """The model-randomisation verdict with its numbers (None: the run had no --faithfulness)."""
+    s = run.model_randomisation
+    if not s.available:
+        return None
+    numbers = (f"rank correlation {_corr(s.corr)} (Spearman over the map's cells, mean over {s.corr.n} images, "
+               f"95% interval) between the predicted-class map and the same class's map after re-initialising "
+               f"{s.reinitialised or 'the head and the last stage'}. Maps that ignored the learnt weights would "
+               f"score near 1; the verdict asks for an interval below {DEPENDS_MAX}.")
+    if s.depends_on_weights:
+        return f"Model-randomisation sanity check: PASSED, the maps depend on the learnt weights: {numbers}"
+    return (f"Model-randomisation sanity check: FAILED, the maps barely depend on the learnt weights: {numbers} "
+            "They show the input's structure more than what the model learnt; Grad-CAM advice is withheld for this run.")
+
+
+def _auc(est) -> str:
+    return f"{est.value:.3f} [{est.low:.3f}, {est.high:.3f}]"
+
+
+def faithfulness_sentences(run: AnalysedRun) -> list[str]:
+    """What deletion/insertion and confidence change say about the maps (empty without --faithfulness)."""
+    from engine.analysis.faithfulness import MIN_IMAGES
+
+    f = run.faithfulness
+    if not f.available:
+        return []
+    s = f.summary()
+    correct = run.correct[f.index]
+    right, wrong = f.summary(correct), f.summary(~correct)
+    verdict = ("the maps are faithful on average: removing the cells they rank first lowers the predicted "
+               "class's probability faster than revealing them restores it from the baseline, and the gap's "
+               "interval lies above 0" if s["gap"].low > 0 else
+               "the maps are not shown to be faithful: the gap's interval reaches 0 or below")
+    return [
+        f"Faithfulness of the predicted-class maps, on {s['gap'].n} sampled images ({f.steps} steps over the map's "
+        f"cells, removed cells set to the normalisation mean colour): deletion AUC {_auc(s['deletion_auc'])} (low "
+        f"= faithful), insertion AUC {_auc(s['insertion_auc'])} (high = faithful), gap (insertion - deletion) "
+        f"{_auc(s['gap'])}; {verdict}.",
+        f"Image times its map: average drop in confidence {pct_interval(s['drop'])} (low = faithful), increase in "
+        f"confidence on {pct_interval(s['increase'])} of the images.",
+        f"On correct predictions the gap is {_auc(right['gap'])} ({right['gap'].n} images), on errors "
+        f"{_auc(wrong['gap'])} ({wrong['gap'].n} images). Classes are ranked by their gap when they have >= "
+        f"{MIN_IMAGES} sampled images; 95% intervals are bootstrap intervals over images.",
+    ]

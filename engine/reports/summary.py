@@ -11,13 +11,16 @@ from engine.analysis.calibration import HIGH_CONFIDENCE
 from engine.analysis.selections import LOW_CONFIDENCE_CORRECT, MISCLASSIFIED
 from engine.analysis.attention_ranking import MIN_INVOLVED
 from engine.figures.numbers import pct, pct_interval
-from engine.reports.recommendations_checks import map_agreement_sentences, sanity_sentence, suspect_sentences
+from engine.reports.recommendations_checks import (faithfulness_sentences, map_agreement_sentences,
+                                                   randomisation_sentence, sanity_sentence, suspect_sentences)
 from engine.store.atomic import write_text
 
 WORST_CLASSES = 10
 BEST_CLASSES = 5
 TOP_SUSPECTS = 10
 BACKGROUND_CLASSES = 10
+LEAST_FAITHFUL = 10
+FAITHFUL_PAIRS = 10
 
 
 def _heading(title: str) -> list[str]:
@@ -195,9 +198,37 @@ def _paragraphs(sentences: list[str]) -> list[str]:
 
 
 def map_lines(run: AnalysedRun) -> list[str]:
+    randomised = [s for s in (randomisation_sentence(run),) if s]
     if run.metrics.num_errors == 0:
-        return [sanity_sentence(run)]
-    return _paragraphs([sanity_sentence(run), *map_agreement_sentences(run)])
+        return _paragraphs([sanity_sentence(run), *randomised]) if randomised else [sanity_sentence(run)]
+    return _paragraphs([sanity_sentence(run), *randomised, *map_agreement_sentences(run)])
+
+
+def faithfulness_lines(run: AnalysedRun, n: int = LEAST_FAITHFUL, n_pairs: int = FAITHFUL_PAIRS) -> list[str]:
+    """The sample's numbers, the least faithful classes and the confused pairs, each with its interval."""
+    from engine.analysis.faithfulness import least_faithful
+
+    lines = _paragraphs(faithfulness_sentences(run))
+    table = run.faithfulness_per_class
+    order = least_faithful(table)[:n]
+    iv = lambda t, name, k: f"{t[name][k]:.3f} [{t[name + '_low'][k]:.3f}, {t[name + '_high'][k]:.3f}]"  # noqa: E731
+    if order:
+        width = min(28, max(len(run.class_names[c]) for c in order))
+        lines.append(f"Least faithful classes (lowest gap first; {len(least_faithful(table))} ranked):")
+        lines.append(f"      {'class':<{width}} {'n':>3}  {'gap':<22} {'deletion AUC':<22} {'insertion AUC':<22} drop")
+        for k, c in enumerate(order, 1):
+            lines.append(f"{k:>4}. {run.class_names[c]:<{width}} {table['n'][c]:>3}  {iv(table, 'gap', c):<22} "
+                         f"{iv(table, 'deletion_auc', c):<22} {iv(table, 'insertion_auc', c):<22} "
+                         f"{pct(table['drop'][c])}")
+    pairs = run.faithfulness_per_pair
+    shown = [k for k in range(len(pairs)) if pairs["n"][k] >= 2][:n_pairs]  # one image has no interval
+    if shown:
+        lines.append("Top confused pairs with >= 2 sampled errors (pair rank. true -> predicted):")
+        for k in shown:
+            lines.append(f"{pairs['rank'][k]:>4}. {pairs['true_name'][k]} -> {pairs['pred_name'][k]}: "
+                         f"{pairs['n'][k]} image{'s' if pairs['n'][k] != 1 else ''}, gap {iv(pairs, 'gap', k)}, "
+                         f"deletion AUC {iv(pairs, 'deletion_auc', k)}, insertion AUC {iv(pairs, 'insertion_auc', k)}")
+    return lines
 
 
 def suspect_lines(run: AnalysedRun, n: int = TOP_SUSPECTS) -> list[str]:
@@ -219,6 +250,8 @@ def diagnosis_lines(run: AnalysedRun) -> list[str]:
         *calibration_lines(run),
         *_heading("Grad-CAM: sanity check and baselines"),
         *map_lines(run),
+        *(_heading("Grad-CAM: faithfulness (deletion / insertion)") + faithfulness_lines(run)
+          if run.faithfulness.available else []),
         *_heading("Attention"),
         *attention_lines(run),
         *_heading("Label suspects"),

@@ -83,3 +83,13 @@ def write_per_class_csv(run: AnalysedRun, target: Path) -> Path:
 
 def write_pairs_csv(run: AnalysedRun, target: Path) -> Path:
     return write_text(target, to_csv_text(pairs_frame(run)))
+
+
+def faithfulness_frame(run: AnalysedRun) -> pd.DataFrame:
+    """One row per class: the sampled images' deletion/insertion AUCs, gap, drop and increase in confidence,
+    each with its 95% interval, and the least-faithful rank (0: fewer images than the ranking needs)."""
+    return run.faithfulness_per_class.frame.copy()
+
+
+def write_faithfulness_csv(run: AnalysedRun, target: Path) -> Path:
+    return write_text(target, to_csv_text(faithfulness_frame(run)))

@@ -38,7 +38,7 @@ from engine.reports.pairs_chart import write_pairs_chart
 from engine.reports.recommendations import recommendations_text
 from engine.reports.sheet import font
 from engine.reports.summary import write_summary
-from engine.reports.tables import write_pairs_csv, write_per_class_csv
+from engine.reports.tables import write_faithfulness_csv, write_pairs_csv, write_per_class_csv
 from engine.store.atomic import write_text
 from engine.store.folder_lock import locked_folder
 from engine.store.written_files import WrittenFiles
@@ -68,6 +68,7 @@ _FIXED: dict[str, tuple[str, Callable[[AnalysedRun, Path], Path]]] = {
     "attention_flags_csv": (fn.ATTENTION_FLAGS_CSV, write_attention_flags_csv),
     "high_conf_csv": (fn.HIGH_CONFIDENCE_ERRORS_CSV, write_high_confidence_errors_csv),
     "near_duplicates_csv": (fn.NEAR_DUPLICATES_CSV, write_near_duplicates_csv),
+    "faithfulness_csv": (fn.FAITHFULNESS_CSV, write_faithfulness_csv),
     "summary": (fn.SUMMARY_TXT, write_summary),
     "recommendations": (fn.RECOMMENDATIONS_TXT, lambda r, t: write_text(t, recommendations_text(r))),
 }
@@ -100,6 +101,7 @@ def plan(run: AnalysedRun) -> list[Task]:
         ("attention_flags_csv", 0),
         ("high_conf_csv", 0),
         *((("near_duplicates_csv", 0),) if run.cache.features is not None and searchable(run.cache.num_images) else ()),
+        *((("faithfulness_csv", 0),) if run.faithfulness.available else ()),
         ("summary", 0),
         ("recommendations", 0),
     ]

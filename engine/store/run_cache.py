@@ -31,6 +31,13 @@ class RunCache:
     head_weights: np.ndarray | None = None  # float32 (C, k): ... the linear head's weights (engine.analysis.any_class_maps)
     cam_all: np.ndarray | None = None  # float16 (N, C, h, w): every class's CAM, where smaller than the above
     probs_plain: np.ndarray | None = None  # float32 (N, C): the original view alone, when probs average views (tta)
+    # --faithfulness, NaN rows outside its sample: the predicted class's probability along the deletion and
+    # insertion curves (N, S + 1) and on the image times its map (N,); the rank correlation of the
+    # predicted-class map with the re-initialised model's (N,)
+    faith_deletion: np.ndarray | None = None
+    faith_insertion: np.ndarray | None = None
+    faith_masked: np.ndarray | None = None
+    sanity_randomised_corr: np.ndarray | None = None
 
     @property
     def num_images(self) -> int:

@@ -51,8 +51,14 @@ MEMBERS = (
     Member("cam_all", "float16", True, required=False),
     Member("head_weights", "float32", False, required=False),
     Member("probs_plain", "float32", True, required=False),  # the original view's, when probs average views
+    # --faithfulness (engine.gradcam.faithfulness): NaN rows for images outside the sample
+    Member("faith_deletion", "float32", True, required=False),
+    Member("faith_insertion", "float32", True, required=False),
+    Member("faith_masked", "float32", True, required=False),
+    Member("sanity_randomised_corr", "float32", True, required=False),
 )
 BY_NAME = {m.name: m for m in MEMBERS}
+FAITHFULNESS = ("faith_deletion", "faith_insertion", "faith_masked", "sanity_randomised_corr")  # --faithfulness only
 PER_IMAGE = tuple(m.name for m in MEMBERS if m.per_image)
 REQUIRED = tuple(m.name for m in MEMBERS if m.required)
 

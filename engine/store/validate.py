@@ -14,7 +14,7 @@ import numpy as np
 from engine.errors import CacheError
 from engine.store.names import unicode_name
 from engine.store.run_cache import RunCache
-from engine.store.schema import HOW_TO_MAKE, READABLE_VERSIONS, SCHEMA_VERSION
+from engine.store.schema import FAITHFULNESS, HOW_TO_MAKE, READABLE_VERSIONS, SCHEMA_VERSION
 
 
 def check(cond: bool, path: Path, what: str) -> None:
@@ -91,6 +91,15 @@ def validated(d: dict[str, np.ndarray], path: Path) -> RunCache:
     probs_plain = d.get("probs_plain")
     if probs_plain is not None:
         check(probs_plain.shape == (n, c) and probs_plain.dtype.kind == "f", path, "plain-view probabilities")
+    faith = {name: d.get(name) for name in FAITHFULNESS}
+    curves = [faith[k] for k in ("faith_deletion", "faith_insertion") if faith[k] is not None]
+    for curve in curves:
+        check(curve.ndim == 2 and curve.shape[0] == n and curve.shape[1] >= 2 and curve.dtype.kind == "f", path,
+              "faithfulness curves")
+    check(len(curves) in (0, 2) and (not curves or curves[0].shape == curves[1].shape), path, "faithfulness curves")
+    for k in ("faith_masked", "sanity_randomised_corr"):
+        check(faith[k] is None or (faith[k].shape == (n,) and faith[k].dtype.kind == "f"), path, k)
+    check((faith["faith_masked"] is None) == (not curves), path, "faithfulness members")
     return RunCache(
         images=images,
         labels=labels.astype(np.int64, copy=False),
@@ -107,6 +116,7 @@ def validated(d: dict[str, np.ndarray], path: Path) -> RunCache:
         cam_contrast=None if contrast is None else contrast.astype(np.float32, copy=False),
         **extra,
         probs_plain=None if probs_plain is None else probs_plain.astype(np.float32, copy=False),
+        **{k: None if v is None else v.astype(np.float32, copy=False) for k, v in faith.items()},
     )
 
 

@@ -15,7 +15,7 @@ import engine.store.npz as npz_mod
 from engine.analysis.analysed_run import AnalysedRun
 from engine.errors import CacheError
 from engine.store import SCHEMA_VERSION, load_cache, save_cache
-from engine.store.schema import MEMBERS
+from engine.store.schema import FAITHFULNESS, MEMBERS
 from tests.conftest import rewrite_npz
 from tests.synthetic import with_any_class
 
@@ -44,12 +44,13 @@ def test_the_cache_holds_the_schemas_members_and_nothing_derived(small_cache_fil
     """The confusion matrix, the selections and the label suspects are computed from the stored arrays,
     never stored (a cache cannot disagree with itself). Any class's maps are stored in one of two forms."""
     stored = set(_members(small_cache_file))
-    assert stored == {m.name for m in MEMBERS} - set(ANY_CLASS) - {"probs_plain"}  # probs_plain: --tta runs only
+    only = set(ANY_CLASS) | {"probs_plain"} | set(FAITHFULNESS)  # what only some runs write (linear head, --tta, --faithfulness)
+    assert stored == {m.name for m in MEMBERS} - only
     assert not stored & set(V1_DERIVED)
     for kind, left_out in (("activations", "cam_all"), ("maps", "cam_activations")):
         path = save_cache(with_any_class(small_cache, kind), tmp_path / f"{kind}.npz")
         left = {left_out, "head_weights"} if kind == "maps" else {left_out}
-        assert set(_members(path)) == {m.name for m in MEMBERS} - left - {"probs_plain"}
+        assert set(_members(path)) == {m.name for m in MEMBERS} - left - {"probs_plain"} - set(FAITHFULNESS)
 
 
 def test_members_are_plain_arrays_without_pickle(small_cache_file):

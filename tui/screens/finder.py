@@ -23,7 +23,7 @@ from textual.widgets.option_list import Option
 
 from engine.analysis.analysed_run import AnalysedRun
 from tui.messages import OpenClass, OpenConfusion, OpenSlice
-from tui.slices import CELL, CLASS, IMAGE, NAMED, PREDICTED, SliceSpec, check
+from tui.slices import CELL, CLASS, IMAGE, PREDICTED, SliceSpec, check, named_slices
 
 MAX_SHOWN = 40
 PAIR = re.compile(r"\s*(.+?)\s*(?:>|→|->)\s*(.+?)\s*$")
@@ -60,7 +60,7 @@ def candidates(run: AnalysedRun, text: str) -> list[tuple[str, Message]]:
                 out.append((f"images of {names[a]} predicted as {names[b]} ({int(m[a, b])})",
                             OpenSlice(SliceSpec(CELL, a, b))))
     low = t.lower()
-    for label, spec in NAMED:
+    for label, spec in named_slices(run):
         if (not t or low in label) and check(run, spec) is None:
             out.append((label, OpenSlice(spec)))
     if not t or low in "confusion matrix":

@@ -71,7 +71,32 @@ def summary_text(run: AnalysedRun) -> Text:
     text.append(pct(a.top5), style="bold")
     if a.errors_within_superclass is not None:
         text.append(f"   errors inside the true superclass: {pct(a.errors_within_superclass)}")
+    checks = checks_line(run)
+    if checks:
+        text.append("\nChecks ", style="bold")
+        text.append(checks)
     return text
+
+
+def checks_line(run: AnalysedRun) -> str:
+    """The sanity verdicts and the faithfulness numbers, for runs with --faithfulness (else empty)."""
+    f, r = run.faithfulness, run.model_randomisation
+    if not f.available and not r.available:
+        return ""
+    iv = lambda e: f"{e.value:.2f} [{e.low:.2f}, {e.high:.2f}]"  # noqa: E731
+    parts = []
+    if run.sanity.available:
+        parts.append(f"random-logit {'PASSED' if run.sanity.depends_on_class else 'FAILED'} "
+                     f"(rank corr {iv(run.sanity.lowest)})")
+    if r.available:
+        parts.append(f"model randomisation {'PASSED' if r.depends_on_weights else 'FAILED'} "
+                     f"(rank corr {iv(r.corr)}, {r.corr.n} images)")
+    if f.available:
+        s = f.summary()
+        parts.append(f"faithfulness on {s['gap'].n:,} images: deletion AUC {iv(s['deletion_auc'])}, insertion AUC "
+                     f"{iv(s['insertion_auc'])}, average drop {pct(s['drop'].value)}, increase "
+                     f"{pct(s['increase'].value)} (/ least faithful maps)")
+    return " · ".join(parts)
 
 
 Table = tuple[Text, list[Text], list[Message | None]]  # header, lines, what each line opens

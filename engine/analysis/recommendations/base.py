@@ -29,9 +29,11 @@ def beats(statistic: Estimate, baseline: Estimate) -> bool:
 
 
 def maps_trusted(run) -> bool:
-    """Grad-CAM advice needs maps that pass the random-logit sanity check (engine.analysis.sanity); a cache
-    with a single map per image cannot be checked and is not refused for it."""
-    return not run.sanity.available or run.sanity.depends_on_class
+    """Grad-CAM advice needs maps that pass the random-logit sanity check (engine.analysis.sanity), and the
+    model-randomisation one where --faithfulness ran it; a check that cannot run is not held against them."""
+    randomised = run.model_randomisation
+    return ((not run.sanity.available or run.sanity.depends_on_class)
+            and (not randomised.available or randomised.depends_on_weights))
 
 
 def class_counts(run, selected: np.ndarray) -> list[tuple[int, int]]:
