@@ -276,6 +276,7 @@ def assemble(subject: Subject, arrays: dict[str, np.ndarray], stats: StreamStats
         masks=arrays.get("masks"), logits=arrays["logits"], cam_contrast=arrays.get("cam_contrast"),
         features=arrays.get("features"),
         cam_activations=arrays.get("cam_activations"), cam_all=arrays.get("cam_all"),
+        cam_all_scale=arrays.get("cam_all_scale"),
         probs_plain=arrays.get("probs_plain"),
         **{k: arrays.get(k) for k in FAITHFULNESS},
     )

@@ -141,4 +141,5 @@ def with_any_class(cache: RunCache, kind: str = "activations", channels: int = 3
                   "head_weights": rng.normal(size=(c, channels)).astype(np.float32)}
     else:
         extra["cam_all"] = rng.random((n, c, h, w)).astype(np.float16)
+        extra["cam_all_scale"] = rng.uniform(0.5, 2.0, n).astype(np.float32)
     return dataclasses.replace(cache, **extra, meta={**cache.meta, "cam_path": "linear-head"})

@@ -77,7 +77,8 @@ def cam_of(cache: RunCache, i: int, cls: int) -> np.ndarray | None:
     if stored is not None or not 0 <= cls < cache.num_classes:
         return stored
     if cache.cam_all is not None:
-        return np.asarray(cache.cam_all[i, cls], dtype=np.float32)
+        scale = 1.0 if cache.cam_all_scale is None else float(cache.cam_all_scale[i])
+        return np.asarray(cache.cam_all[i, cls], dtype=np.float32) * np.float32(scale)
     if cache.cam_activations is not None and cache.head_weights is not None:
         method = str(cache.meta.get("cam_method", "gradcam"))
         return cams_from_activations(cache.cam_activations[i], cache.head_weights, [cls],

@@ -2,8 +2,9 @@
 
 On the linear-head path (engine.gradcam.probe) d y_c / d A = W[c] / (h w) everywhere, so every method's
 map of every class follows from the layer's activations A (N, k, h, w) and the head's weights W (C, k):
-store those two (A at fp16, W once at fp32), or every class's map itself (N, C, h, w, fp16), whichever is
-smaller. engine.analysis.any_class_maps computes the map from either. Above BUDGET bytes nothing is
+store those two (A at fp16, W once at fp32), or every class's map itself (N, C, h, w, fp16, divided by the
+image's largest map value, stored beside it at fp32: a map's absolute size can be far below fp16's range,
+1e-10 for a freshly initialised head), whichever is smaller. engine.analysis.any_class_maps computes the map from either. Above BUDGET bytes nothing is
 stored (the run says so); on the autograd path no such product exists and nothing is stored either: the
 maps of the true class and the top-k remain.
 
@@ -51,7 +52,7 @@ def plan_any_class(num_images: int, num_classes: int, channels: int, grid: tuple
                                      "computed (no small product gives the others)")
     cells = grid[0] * grid[1]
     activations = num_images * channels * cells * FP16 + num_classes * channels * 4
-    maps = num_images * num_classes * cells * FP16
+    maps = num_images * (num_classes * cells * FP16 + 4)
     kind, size = (ACTIVATIONS, activations) if activations <= maps else (MAPS, maps)
     if size > budget:
         return AnyClassPlan(None, 0, f"not stored: they would take {_size(size)}, over the {_size(budget)} budget")
@@ -73,7 +74,10 @@ def batch_members(act: torch.Tensor, head: torch.Tensor | None, kind: str | None
         out["cam_activations"] = _half(act)
     elif kind == MAPS and head is not None:
         every = torch.arange(head.shape[0], device=act.device).expand(act.shape[0], -1)
-        out["cam_all"] = _half(cams_from_head(act, head.to(act.device).float(), every, method))
+        maps = cams_from_head(act, head.to(act.device).float(), every, method)
+        scale = maps.amax(dim=(1, 2, 3)).clamp_min(torch.finfo(torch.float32).tiny)
+        out["cam_all"] = _half(maps / scale[:, None, None, None])
+        out["cam_all_scale"] = scale.float().cpu().numpy()
     return out
 
 

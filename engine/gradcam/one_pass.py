@@ -53,7 +53,8 @@ class BatchResult:
     images: np.ndarray | None = None  # uint8 (B, H, W, 3): what the cache shows, set by the stream
     features: np.ndarray | None = None  # float16 (B, k): the layer's spatial mean (engine.gradcam.any_class)
     cam_activations: np.ndarray | None = None  # float16 (B, k, h, w), where the run stores them
-    cam_all: np.ndarray | None = None  # float16 (B, C, h, w), where the run stores them
+    cam_all: np.ndarray | None = None  # float16 (B, C, h, w), where the run stores them, over ...
+    cam_all_scale: np.ndarray | None = None  # float32 (B,): ... each image's largest map value
     probs_plain: np.ndarray | None = None  # float32 (B, C): the original view's alone, under --tta flip
 
     def __len__(self) -> int:

@@ -29,7 +29,8 @@ class RunCache:
     features: np.ndarray | None = None  # float16 (N, k): the Grad-CAM layer's spatial mean (similar images)
     cam_activations: np.ndarray | None = None  # float16 (N, k, h, w): the layer's map, any class's CAM with ...
     head_weights: np.ndarray | None = None  # float32 (C, k): ... the linear head's weights (engine.analysis.any_class_maps)
-    cam_all: np.ndarray | None = None  # float16 (N, C, h, w): every class's CAM, where smaller than the above
+    cam_all: np.ndarray | None = None  # float16 (N, C, h, w): every class's CAM, where smaller than the above,
+    cam_all_scale: np.ndarray | None = None  # float32 (N,): ... divided by this (the image's largest value)
     probs_plain: np.ndarray | None = None  # float32 (N, C): the original view alone, when probs average views (tta)
     # --faithfulness, NaN rows outside its sample: the predicted class's probability along the deletion and
     # insertion curves (N, S + 1) and on the image times its map (N,); the rank correlation of the

@@ -49,6 +49,7 @@ MEMBERS = (
     Member("features", "float16", True, required=False),
     Member("cam_activations", "float16", True, required=False),
     Member("cam_all", "float16", True, required=False),
+    Member("cam_all_scale", "float32", True, required=False),
     Member("head_weights", "float32", False, required=False),
     Member("probs_plain", "float32", True, required=False),  # the original view's, when probs average views
     # --faithfulness (engine.gradcam.faithfulness): NaN rows for images outside the sample

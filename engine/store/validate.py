@@ -135,7 +135,11 @@ def _any_class_members(d: dict[str, np.ndarray], n: int, c: int, grid: tuple[int
               and act.dtype.kind == "f", path, "layer activations")
         check(head.shape == (c, k) and head.dtype.kind == "f", path, "head weights")
         check(features is None or features.shape[1] == k, path, "features and activations of different widths")
+    scale = d.get("cam_all_scale")
     if every is not None:
         check(every.shape == (n, c, *grid) and every.dtype.kind == "f", path, "every class's CAMs")
+    check(scale is None or (every is not None and scale.shape == (n,) and scale.dtype.kind == "f"), path,
+          "the scale of every class's CAMs")
     return {"features": features, "cam_activations": act, "cam_all": every,
+            "cam_all_scale": None if scale is None else np.asarray(scale, dtype=np.float32),
             "head_weights": None if head is None else np.asarray(head, dtype=np.float32)}

@@ -93,8 +93,34 @@ def test_every_class_maps_are_stored_where_smaller_and_match_the_pass(images, an
     assert c.meta["any_class_maps"]["stored"] == MAPS and "every class's map" in printed
     assert c.cam_all.shape == (24, 10, 8, 8) and c.cam_activations is None and c.head_weights is None
     for i, k, pass_map in _stored_pairs(c):
-        assert _rel(c.cam_all[i, k].astype(np.float32), pass_map) < 1e-3
+        assert _rel(c.cam_all[i, k].astype(np.float32) * c.cam_all_scale[i], pass_map) < 1e-3
+        assert _rel(cam_of_stored_form(c, i, k), pass_map) < 1e-3
     assert cam_of(c, 3, 7) is not None and c.features.shape == (24, 64)
+
+
+def cam_of_stored_form(cache, i: int, k: int) -> np.ndarray:
+    """cam_of, made to read every class's stored maps rather than the pass's own map of a stored class."""
+    import dataclasses
+
+    return cam_of(dataclasses.replace(cache, cam_topk=np.zeros_like(cache.cam_topk) + np.nan,
+                                      topk_classes=np.full_like(cache.topk_classes, -1),
+                                      labels=np.full_like(cache.labels, -1)), i, k)
+
+
+def test_every_class_maps_of_a_tiny_head_keep_their_size(images, analyse_model):
+    """A map far below fp16's smallest number (a freshly initialised head gives 1e-10) is stored over its
+    image's largest value, so it comes back as the pass drew it, not as zeros."""
+    import torch
+
+    x, labels = images
+    net = _net(10)
+    with torch.no_grad():
+        net.fc.weight.mul_(1e-9)
+    run, _ = analyse_model(net, x, labels, "layer3", batch_size=8, mean=MEAN, std=STD, num_classes=10)
+    c = run.cache
+    assert c.meta["any_class_maps"]["stored"] == MAPS and float(c.cam_topk.max()) < 1e-6
+    for i, k, pass_map in _stored_pairs(c):
+        assert _rel(cam_of_stored_form(c, i, k), pass_map) < 1e-3
 
 
 def test_the_smaller_form_is_chosen_and_nothing_over_the_budget():

@@ -59,7 +59,7 @@ def test_family_layer_and_maps_match_pytorch_grad_cam(name, analyse_model):
     if stores_any_class(c):
         for i in range(IMAGES):
             classes = c.topk_classes[i]
-            maps = (c.cam_all[i, classes].astype(np.float32) if c.cam_all is not None else
+            maps = (c.cam_all[i, classes].astype(np.float32) * c.cam_all_scale[i] if c.cam_all is not None else
                     cams_from_activations(c.cam_activations[i], c.head_weights, classes, meta["cam_method"]))
             peak = max(float(c.cam_topk[i].max()), 1e-12)
             assert np.abs(maps - c.cam_topk[i]).max() < 3e-3 * peak, i

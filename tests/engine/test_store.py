@@ -19,7 +19,7 @@ from engine.store.schema import FAITHFULNESS, MEMBERS
 from tests.conftest import rewrite_npz
 from tests.synthetic import with_any_class
 
-ANY_CLASS = ("features", "cam_activations", "cam_all", "head_weights")  # optional: what a linear-head run adds
+ANY_CLASS = ("features", "cam_activations", "cam_all", "cam_all_scale", "head_weights")  # optional: what a linear-head run adds
 V1_DERIVED = ("confusion", "worst_idx", "worst_kind", "best_idx", "suspect_image", "suspect_class")
 
 
@@ -47,9 +47,9 @@ def test_the_cache_holds_the_schemas_members_and_nothing_derived(small_cache_fil
     only = set(ANY_CLASS) | {"probs_plain"} | set(FAITHFULNESS)  # what only some runs write (linear head, --tta, --faithfulness)
     assert stored == {m.name for m in MEMBERS} - only
     assert not stored & set(V1_DERIVED)
-    for kind, left_out in (("activations", "cam_all"), ("maps", "cam_activations")):
+    for kind, left_out in (("activations", {"cam_all", "cam_all_scale"}), ("maps", {"cam_activations"})):
         path = save_cache(with_any_class(small_cache, kind), tmp_path / f"{kind}.npz")
-        left = {left_out, "head_weights"} if kind == "maps" else {left_out}
+        left = left_out | {"head_weights"} if kind == "maps" else left_out
         assert set(_members(path)) == {m.name for m in MEMBERS} - left - {"probs_plain"} - set(FAITHFULNESS)
 
 
