@@ -11,18 +11,11 @@ from __future__ import annotations
 
 import re
 
-from rich.text import Text
-from textual import on
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
-from textual.widgets import Input, OptionList
-from textual.widgets.option_list import Option
 
 from engine.analysis.analysed_run import AnalysedRun
 from tui.messages import OpenClass, OpenConfusion, OpenSlice
+from tui.screens.picker import PickerScreen
 from tui.slices import CELL, CLASS, IMAGE, PREDICTED, SliceSpec, check, named_slices
 
 MAX_SHOWN = 40
@@ -82,84 +75,15 @@ def candidates(run: AnalysedRun, text: str) -> list[tuple[str, Message]]:
     return out[:MAX_SHOWN]
 
 
-class FinderScreen(ModalScreen[Message | None]):
-    """An input and what it matches; Enter opens the highlighted match, Esc closes."""
+class FinderScreen(PickerScreen):
+    """The field over everything the app can open; returns the message that opens the highlighted match."""
 
-    DEFAULT_CSS = """
-    FinderScreen {
-        align: center top;
-    }
-    FinderScreen > Vertical {
-        width: 80;
-        max-width: 100%;
-        height: auto;
-        max-height: 80%;
-        margin-top: 2;
-        border: round $accent;
-        background: $surface;
-    }
-    FinderScreen Input {
-        padding: 0 1;
-    }
-    FinderScreen OptionList {
-        border: none;
-        height: auto;
-        max-height: 20;
-    }
-    """
-
-    BINDINGS = [
-        Binding("escape", "dismiss_none", "Close", show=False),
-        Binding("down", "move(1)", "Down", show=False),
-        Binding("up", "move(-1)", "Up", show=False),
-    ]
+    TITLE_TEXT, SUBTITLE = "Open…", "class name · seal > otter · #1234 · errors · suspects · Esc: close"
+    PLACEHOLDER, ID_PREFIX = "a class, a pair (a > b), an image (#id), a slice…", "finder"
 
     def __init__(self, run: AnalysedRun) -> None:
         super().__init__()
         self.run = run
-        self.found: list[tuple[str, Message | None]] = []
 
-    def compose(self) -> ComposeResult:
-        box = Vertical()
-        box.border_title = "Open…"
-        box.border_subtitle = "class name · seal > otter · #1234 · errors · suspects · Esc: close"
-        with box:
-            yield Input(placeholder="a class, a pair (a > b), an image (#id), a slice…", id="finder-input",
-                        compact=True)  # one line, no border: a bordered Input needs 3 and would hide the text
-            yield OptionList(id="finder-options")
-
-    def on_mount(self) -> None:
-        self._refill("")
-        self.query_one(Input).focus()
-
-    def _refill(self, text: str) -> None:
-        self.found = candidates(self.run, text)
-        options = self.query_one(OptionList)
-        options.clear_options()
-        options.add_options([Option(Text(label), disabled=message is None) for label, message in self.found])
-        if self.found:
-            options.highlighted = 0
-
-    @on(Input.Changed)
-    def _changed(self, event: Input.Changed) -> None:
-        self._refill(event.value)
-
-    @on(Input.Submitted)
-    def _submitted(self) -> None:
-        options = self.query_one(OptionList)
-        k = options.highlighted
-        if k is not None and k < len(self.found) and self.found[k][1] is not None:
-            self.dismiss(self.found[k][1])
-
-    @on(OptionList.OptionSelected)
-    def _picked(self, event: OptionList.OptionSelected) -> None:
-        message = self.found[event.option_index][1]
-        if message is not None:
-            self.dismiss(message)
-
-    def action_move(self, delta: int) -> None:
-        options = self.query_one(OptionList)
-        options.action_cursor_down() if delta > 0 else options.action_cursor_up()
-
-    def action_dismiss_none(self) -> None:
-        self.dismiss(None)
+    def choices(self, text: str) -> list[tuple[str, Message | None]]:
+        return candidates(self.run, text)
