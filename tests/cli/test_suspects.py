@@ -12,6 +12,7 @@ from engine.analysis.analysed_run import AnalysedRun
 from engine.reports.diagnosis import SUSPECT_COLUMNS
 from engine.store import save_cache
 from tests.synthetic import subset, synthetic_cache, with_logits
+from tests.tui.helpers import opened_by_the_tui
 
 
 def test_one_cache_writes_the_runs_own_list(tmp_path, cli, written_reports):
@@ -60,33 +61,6 @@ def test_a_file_that_is_not_a_cache_is_one_sentence(tmp_path, cli):
     cli("suspects", junk, "--out", tmp_path / "sus").refused()
 
 
-def _opened_by_the_tui(argv, monkeypatch) -> dict:
-    """What `gradcam-tui ARGV` hands the app (the app itself replaced by a recorder)."""
-    import pytest
-
-    import tui.app
-    from tui.__main__ import main
-    from tui.review import ReviewBook
-
-    opened = {}
-
-    class Opened:
-        terminated, return_code = False, 0
-
-        def __init__(self, run, **kwargs):
-            opened.update(run=run, **kwargs)
-            self.reviews = ReviewBook(run.cache.labels, run.cache.num_classes)
-
-        def run(self):
-            opened["ran"] = True
-
-    monkeypatch.setattr(tui.app, "GradCamApp", Opened)
-    with pytest.raises(SystemExit) as exited:
-        main([str(a) for a in argv])
-    opened["code"] = exited.value.code
-    return opened
-
-
 def test_the_tui_takes_the_list_for_its_suspects_view(tmp_path, cli, monkeypatch):
     cache = synthetic_cache(n_per_class=30)
     a = save_cache(cache, tmp_path / "a.npz")
@@ -95,7 +69,7 @@ def test_the_tui_takes_the_list_for_its_suspects_view(tmp_path, cli, monkeypatch
     cli("suspects", a, b, "--out", tmp_path / "sus").completed()
     csv = tmp_path / "sus" / "label_suspects.csv"
     table = pd.read_csv(csv)
-    opened = _opened_by_the_tui([a, "--suspects", csv], monkeypatch)
+    opened = opened_by_the_tui([a, "--suspects", csv], monkeypatch)
     assert opened["code"] == 0 and opened["ran"]
     sus = opened["run"].suspects
     np.testing.assert_array_equal(sus["image"], table["image"])
@@ -108,7 +82,7 @@ def test_the_tui_refuses_a_list_of_another_test_set(tmp_path, cli, monkeypatch, 
     other = save_cache(dataclasses.replace(cache, labels=np.roll(cache.labels, 7)), tmp_path / "other.npz")
     cli("suspects", other, "--out", tmp_path / "sus").completed()
     a = save_cache(cache, tmp_path / "a.npz")
-    opened = _opened_by_the_tui([a, "--suspects", tmp_path / "sus" / "label_suspects.csv"], monkeypatch)
+    opened = opened_by_the_tui([a, "--suspects", tmp_path / "sus" / "label_suspects.csv"], monkeypatch)
     assert opened["code"] == 2 and "run" not in opened
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "another test set" in err[0]
@@ -146,6 +120,6 @@ def test_the_tui_refuses_a_file_that_is_not_a_suspect_list(tmp_path, monkeypatch
                 "words.csv": "must be numbers"}
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
-        opened = _opened_by_the_tui([a, "--suspects", tmp_path / name], monkeypatch)
+        opened = opened_by_the_tui([a, "--suspects", tmp_path / name], monkeypatch)
         err = capsys.readouterr().err.strip().splitlines()
         assert opened["code"] == 2 and len(err) == 1 and expected[name] in err[0], (name, err)

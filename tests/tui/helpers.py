@@ -82,3 +82,30 @@ def better_cache(cache: RunCache) -> RunCache:
     hurt = np.nonzero((cache.labels == 2) & (cache.preds == 2))[0][:2]
     logits[hurt, 3] += 20
     return with_logits(cache, logits)
+
+
+def opened_by_the_tui(argv, monkeypatch) -> dict:
+    """What `gradcam-tui ARGV` hands the app (the app itself replaced by a recorder), and the exit code."""
+    import pytest
+
+    import tui.app
+    from tui.__main__ import main
+    from tui.review import ReviewBook
+
+    opened: dict = {}
+
+    class Opened:
+        terminated, return_code = False, 0
+
+        def __init__(self, run, **kwargs):
+            opened.update(run=run, **kwargs)
+            self.reviews = ReviewBook(run.cache.labels, run.cache.num_classes)
+
+        def run(self):
+            opened["ran"] = True
+
+    monkeypatch.setattr(tui.app, "GradCamApp", Opened)
+    with pytest.raises(SystemExit) as exited:
+        main([str(a) for a in argv])
+    opened["code"] = exited.value.code
+    return opened

@@ -97,29 +97,12 @@ def test_two_incomparable_caches_exit_2_with_one_sentence(tmp_path, small_cache)
 
 def test_main_opens_both_runs_and_the_app_compares_them(tmp_path, small_cache, monkeypatch):
     """`gradcam-tui OLD NEW` hands the app the newer run to browse and the older to compare with."""
-    import tui.app
-    from tests.tui.helpers import better_cache
-    from tui.__main__ import main
-    from tui.review import ReviewBook
+    from tests.tui.helpers import better_cache, opened_by_the_tui
 
     old = save_cache(small_cache, tmp_path / "old.npz")
     new = save_cache(better_cache(small_cache), tmp_path / "new" / "cache.npz")
-    opened = {}
-
-    class Opened:
-        terminated, return_code = False, 0
-
-        def __init__(self, run, **kwargs):
-            opened.update(run=run, **kwargs)
-            self.reviews = ReviewBook(run.cache.labels, run.cache.num_classes)
-
-        def run(self):
-            opened["ran"] = True
-
-    monkeypatch.setattr(tui.app, "GradCamApp", Opened)
-    with pytest.raises(SystemExit) as exited:
-        main([str(old), str(tmp_path / "new")])
-    assert exited.value.code == 0
+    opened = opened_by_the_tui([old, tmp_path / "new"], monkeypatch)
+    assert opened["code"] == 0
     assert opened["ran"] and opened["cache_path"] == new and opened["out_dir"] == new.parent
     assert np.array_equal(opened["run"].cache.probs, better_cache(small_cache).probs)
     assert np.array_equal(opened["old_run"].cache.probs, small_cache.probs) and opened["old_path"] == old
