@@ -174,6 +174,11 @@ class GradCamApp(App[None]):
 
     @on(TabbedContent.TabActivated)
     async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """A tab came up. One that another tab has replaced since (a burst of keys) is left alone: bringing
+        it up would focus its view, whose pane would then ask for its tab back, and two such stale requests
+        would hand the tabs back and forth for ever."""
+        if event.pane.id != self.active_view:
+            return
         view = next((v for v in self.view_classes if v.TAB == event.pane.id), None)
         if view is not None and event.pane.is_attached:  # not while the app is closing
             self._bring_up(await self._ensure(view, event.pane))

@@ -281,3 +281,25 @@ def test_runs_without_superclasses_or_errors_still_work(tmp_path):
             assert not app.written
 
     run(go())
+
+
+def test_a_late_tab_activation_does_not_take_the_screen_back(small_run, tmp_path):
+    """After a burst of keys a tab's activation can arrive once another tab has replaced it: it must not
+    bring its view up (focusing it would make its pane ask for its tab back, and two such late requests
+    handed the tabs back and forth for ever)."""
+    from textual.widgets import TabbedContent
+
+    async def go():
+        app = GradCamApp(small_run, out_dir=tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("3")
+            await settle(app, pilot)
+            await pilot.press("1")
+            await settle(app, pilot)
+            tabs = app.query_one(TabbedContent)
+            tabs.post_message(TabbedContent.TabActivated(tabs, tabs.get_tab("class")))  # the class view's, late
+            await settle(app, pilot)
+            assert app.active_view == "overview"
+            assert app.focused is not None and app.query_one("#overview-view") in app.focused.ancestors
+
+    run(go())
