@@ -39,9 +39,13 @@ def screen_text(widget: HalfBlockImage) -> str:
 
 
 async def settle(app, pilot) -> None:
-    """Wait for the thread workers (figures, suspects, comparison, recommendations), then the repaint."""
-    await app.workers.wait_for_complete()
-    await pilot.pause()
+    """Wait for the thread workers (figures, suspects, comparison, recommendations), then the repaint; again
+    while what they handed back started more (a figure builder that found a newer drawing builds that one)."""
+    for _ in range(10):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if all(w.is_finished for w in app.workers):
+            return
 
 
 async def tour(app, pilot, keys: str = VIEW_KEYS) -> None:

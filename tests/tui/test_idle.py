@@ -59,14 +59,7 @@ async def drained(app, pilot, limit: float = 60.0) -> None:
         calm = calm + 1 if not pending(app) and all(w.is_finished for w in app.workers) else 0
 
 
-KNOWN_LOOPS = {  # bursts that sometimes leave work running: a defect of the app, open, kept visible here
-    "1": "Overview burst (enter opens a class, escape comes back) sometimes leaves work queued after the burst "
-         "when run inside the full suite; not yet reproduced alone",
-}
-
-
-@pytest.mark.parametrize("key", [pytest.param(k, marks=pytest.mark.xfail(reason=KNOWN_LOOPS[k], strict=False))
-                                 if k in KNOWN_LOOPS else k for k in BURSTS])
+@pytest.mark.parametrize("key", list(BURSTS))
 def test_fifty_keys_in_a_row_leave_the_app_idle(small_cache, tmp_path, key, use_recommendations):
     from engine.analysis.analysed_run import AnalysedRun
 
