@@ -233,9 +233,10 @@ class OnePass:
                     logits = average_logits(logits, self._mirror(model, x, captured))
                 top = _clean(logits).topk(min(self.topk, logits.shape[1]), dim=1).indices
                 targets = torch.cat([y[:, None], top], dim=1)
-                cams = cams_from_head(act, head.to(self.device).float(), targets, self.method)
-                contrast = contrast_from_head(act, head.to(self.device).float(), top[:, 0], y, self.method)
-                extra = batch_members(act, head, self.any_class, self.method)
+                weight = head.to(self.device).float()  # once per batch, for all three products
+                cams = cams_from_head(act, weight, targets, self.method)
+                contrast = contrast_from_head(act, weight, top[:, 0], y, self.method)
+                extra = batch_members(act, weight, self.any_class, self.method)
         else:
             with torch.no_grad(), autocast(self.precision, self.device):  # no graph up to the layer; its hook
                 logits = self._model(model, x)  # records one from there to the logits
