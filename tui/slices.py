@@ -24,6 +24,7 @@ CLASS, CELL, PREDICTED, ERRORS, CONFIDENT, SUSPECTS, FLAGS, IMAGE = (
 SIMILAR, DUPLICATES = "similar", "duplicates"  # by the pooled features (engine.analysis.similar_images)
 NO_FEATURES = "This cache holds no pooled features (it was made before they were stored); run again to compare images."
 FAITHLESS = "faithless"
+NO_FAITHFULNESS = "No faithfulness measured: run `gradcam-batch run ... --faithfulness`."
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ def _faithless_slice(run: AnalysedRun, spec: SliceSpec) -> Slice:
     title = (f"Least faithful maps: {_plural(len(order), 'sampled image')}, lowest gap (insertion AUC - deletion "
              "AUC) first")
     return _make(run, spec, title, f.index[order], extra=("gap", f.gap[order]),
-                 empty="No faithfulness measured: run `gradcam-batch run ... --faithfulness`.")
+                 empty=NO_FAITHFULNESS)
 
 
 def _image_slice(run: AnalysedRun, spec: SliceSpec) -> Slice:

@@ -17,6 +17,7 @@ a class is ranked among the least faithful when it has >= MIN_IMAGES sampled ima
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -107,9 +108,53 @@ def least_faithful(table: Table) -> list[int]:
     return sorted((c for c, r in enumerate(ranks) if r > 0), key=lambda c: ranks[c])
 
 
+def pair_members(f: Faithfulness, labels: np.ndarray, preds: np.ndarray, true_ids, pred_ids) -> list[np.ndarray]:
+    """For each pair (true_ids[k] -> pred_ids[k]): the positions in the sample of its sampled errors."""
+    given, predicted = np.asarray(labels, np.int64)[f.index], np.asarray(preds, np.int64)[f.index]
+    width = int(max(given.max(initial=0), predicted.max(initial=0), np.max(true_ids, initial=0),
+                    np.max(pred_ids, initial=0))) + 1
+    keys = given * width + predicted
+    order = np.argsort(keys, kind="stable")
+    wanted = np.asarray(true_ids, np.int64) * width + np.asarray(pred_ids, np.int64)
+    lo, hi = (np.searchsorted(keys[order], wanted, side=s) for s in ("left", "right"))
+    return [order[a:b] for a, b in zip(lo, hi)]
+
+
 def per_pair(f: Faithfulness, labels: np.ndarray, preds: np.ndarray, pairs: Table) -> Table:
     """For each confused pair (true -> predicted, engine.analysis.metrics), its sampled errors' measures."""
-    given, predicted = np.asarray(labels)[f.index], np.asarray(preds)[f.index]
-    groups = [np.nonzero((given == t) & (predicted == p))[0] for t, p in zip(pairs["true_id"], pairs["pred_id"])]
+    groups = pair_members(f, labels, preds, pairs["true_id"], pairs["pred_id"])
     return Table({"rank": list(pairs["rank"]), "true_name": list(pairs["true_name"]),
                   "pred_name": list(pairs["pred_name"]), **_columns(groups, f)})
+
+
+@dataclass(frozen=True)
+class PairGaps:
+    """The faithfulness gap of each of many confused pairs' sampled errors: counts and means of every pair
+    at once (enough to sort thousands of pairs), the interval of one pair when it is asked for (a bootstrap
+    per pair would cost seconds for every pair of a large run)."""
+
+    members: list[np.ndarray]
+    gaps: np.ndarray  # the sample's gaps
+
+    @cached_property
+    def n(self) -> np.ndarray:
+        return np.array([len(m) for m in self.members], dtype=np.int64)
+
+    @cached_property
+    def mean(self) -> np.ndarray:
+        return np.array([self.gaps[m].mean() if len(m) else np.nan for m in self.members])
+
+    def interval(self, k: int) -> Estimate:
+        return estimate(self.gaps[self.members[k]])
+
+    def least_faithful_first(self) -> np.ndarray:
+        """Pair positions: those with >= MIN_IMAGES sampled errors by mean gap (lowest first), then the
+        rest in their given order (too few images to rank)."""
+        n, mean = self.n, self.mean
+        ranked = np.nonzero(n >= MIN_IMAGES)[0]
+        ranked = ranked[np.lexsort((ranked, mean[ranked]))]
+        return np.concatenate([ranked, np.nonzero(n < MIN_IMAGES)[0]]).astype(np.int64)
+
+
+def pair_gaps(f: Faithfulness, labels: np.ndarray, preds: np.ndarray, true_ids, pred_ids) -> PairGaps:
+    return PairGaps(pair_members(f, labels, preds, true_ids, pred_ids), f.gap)

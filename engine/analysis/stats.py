@@ -15,6 +15,7 @@ import numpy as np
 RESAMPLES = 1000
 LEVEL = 0.95
 SEED = 0
+BLOCK_DRAWS = 1_000_000  # the same draws in any block size: a small group takes one block
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,9 @@ def estimate(values: np.ndarray, resamples: int = RESAMPLES, seed: int = SEED) -
         return Estimate(float("nan"), float("nan"), float("nan"), 0)
     rng = np.random.default_rng(seed)
     means = np.empty(resamples)
-    for start in range(0, resamples, 100):  # blocks of 100 resamples keep memory at 100 x n
-        stop = min(resamples, start + 100)
+    block = max(100, BLOCK_DRAWS // n)  # at most BLOCK_DRAWS draws (or 100 resamples) in memory at once
+    for start in range(0, resamples, block):
+        stop = min(resamples, start + block)
         means[start:stop] = values[rng.integers(0, n, (stop - start, n))].mean(axis=1)
     tail = (1 - LEVEL) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])

@@ -86,3 +86,26 @@ def test_a_failed_model_randomisation_withholds_grad_cam_advice(make_run):
     assert run.sanity.depends_on_class and not run.model_randomisation.depends_on_weights
     assert not maps_trusted(run)
     assert randomisation_sentence(run).startswith("Model-randomisation sanity check: FAILED")
+
+
+def test_pair_gaps_order_the_pairs_with_enough_sampled_errors_least_faithful_first():
+    # three confused pairs: (0 -> 1) six errors of gap 0.4, (1 -> 0) five of gap -0.2, (2 -> 0) two of gap -0.9
+    labels = np.array([0] * 6 + [1] * 5 + [2] * 2 + [0, 1])
+    preds = np.array([1] * 6 + [0] * 5 + [0] * 2 + [0, 1])  # the last two are correct
+    gaps = np.array([0.4] * 6 + [-0.2] * 5 + [-0.9] * 2 + [0.0, 0.0])
+    deletion, insertion, masked = _members(len(labels))
+    deletion[:] = 0.5
+    insertion[:] = 0.5 + gaps[:, None]
+    masked[:] = 0.5
+    f = faith.measure(deletion, insertion, masked)
+    g = faith.pair_gaps(f, labels, preds, [0, 1, 2, 2], [1, 0, 0, 1])
+    assert g.n.tolist() == [6, 5, 2, 0]
+    np.testing.assert_allclose(g.mean[:3], [0.4, -0.2, -0.9], atol=1e-6)
+    assert np.isnan(g.mean[3])
+    assert g.least_faithful_first().tolist() == [1, 0, 2, 3]  # (2 -> 0) is lowest but has too few to rank
+    e = g.interval(0)
+    assert e.n == 6 and e.low <= e.value <= e.high
+    pairs = faith.Table({"rank": [1, 2], "true_name": ["a", "b"], "pred_name": ["b", "a"],
+                         "true_id": [0, 1], "pred_id": [1, 0]})
+    table = faith.per_pair(f, labels, preds, pairs)
+    assert table["n"] == [6, 5] and table["gap"] == pytest.approx([0.4, -0.2], abs=1e-6)

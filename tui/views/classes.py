@@ -16,10 +16,11 @@ from textual.reactive import var
 from textual.widgets import Input
 
 from engine.analysis.analysed_run import AnalysedRun
+from engine.analysis.faithfulness import MIN_IMAGES
 from engine.figures.numbers import pct
 from tui.figures import Figure, class_page
 from tui.messages import OpenSlice, WriteFigure
-from tui.slices import CLASS, SliceSpec
+from tui.slices import CLASS, NO_FAITHFULNESS, SliceSpec
 from tui.views.base import Runs
 from tui.views.class_table import SortableClassTable
 
@@ -37,11 +38,30 @@ COLUMNS = [
 ]
 
 
+FAITH_COLUMN = ("faith gap [95%]", "faith_sort")  # runs with --faithfulness: low = least faithful maps
+
+
 def classes_frame(run: AnalysedRun) -> pd.DataFrame:
+    """One row per class; with --faithfulness also its maps' faithfulness gap, interval and sample size, and
+    `faith_sort`: the gap of the classes ranked by it (enough sampled images), NaN (sorted last) for the rest."""
     pc = run.metrics.per_class.frame
     df = pc[["class_id", "class_name", "superclass", "accuracy", "top_wrong_prediction", "top_wrong_count"]].copy()
     df["errors"] = pc["support"] - pc["correct"]
+    if run.faithfulness.available:
+        ft = run.faithfulness_per_class.frame
+        for name in ("n", "gap", "gap_low", "gap_high", "least_faithful_rank"):
+            df[f"faith_{name}"] = ft[name].to_numpy()
+        df["faith_sort"] = df["faith_gap"].where(df["faith_least_faithful_rank"] > 0)
     return df
+
+
+def faith_cell(n: int, gap: float, low: float, high: float) -> str:
+    """The gap with its interval; with too few sampled images to rank, the gap and how many."""
+    if not n:
+        return ""
+    if n < MIN_IMAGES:
+        return f"{gap:.2f} (n={n})"
+    return f"{gap:.2f} [{low:.2f},{high:.2f}]"
 
 
 class ClassesView(SortableClassTable):
@@ -53,6 +73,7 @@ class ClassesView(SortableClassTable):
     HELP = [
         ("f", "filter by name as you type (Enter: to the table, Esc: clear)"),
         ("s  r", "cycle the sort column · reverse it (or click a header)"),
+        ("l", "least faithful maps first (runs with --faithfulness; again: back to the id order)"),
         ("↑ ↓  Enter", "move · open the class"),
         ("i", "list every image of the highlighted class (Images view)"),
         ("W", "write the highlighted class's page as a PNG"),
@@ -87,6 +108,7 @@ class ClassesView(SortableClassTable):
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("i", "all_images", "All images", show=False),
         Binding("W", "write_page", "Write page", show=False),
+        Binding("l", "least_faithful", "Least faithful first", show=False),
     ]
 
     filter_text: var[str] = var("", init=False)
@@ -94,6 +116,10 @@ class ClassesView(SortableClassTable):
     def __init__(self, runs: Runs, **kwargs) -> None:
         super().__init__(runs, **kwargs)
         self.frame = classes_frame(self.run)
+        self.faithful = "faith_sort" in self.frame
+        if self.faithful:
+            self.COLUMNS = COLUMNS + [FAITH_COLUMN]
+            self.KEYS = self.KEYS + (("l", "least faithful"),)
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="f: filter classes by name", id="classes-filter")
@@ -115,14 +141,22 @@ class ClassesView(SortableClassTable):
 
     def row_cells(self, r) -> list[str]:
         wrong = f"{r.top_wrong_prediction} ({r.top_wrong_count})" if r.top_wrong_prediction else ""
-        return [str(r.class_id), r.class_name, r.superclass, pct(r.accuracy), str(r.errors), wrong]
+        cells = [str(r.class_id), r.class_name, r.superclass, pct(r.accuracy), str(r.errors), wrong]
+        if self.faithful:
+            cells.append(faith_cell(r.faith_n, r.faith_gap, r.faith_gap_low, r.faith_gap_high))
+        return cells
 
     def status_text(self, shown: pd.DataFrame, arrow: str) -> Text:
         text = f"{len(shown)} of {len(self.frame)} classes"
         if self.filter_text:
             text += f" matching “{self.filter_text}”"
+        header, key = self.COLUMNS[self.sort_column]
+        text += f" · sorted by {header} {arrow}"
+        if key == FAITH_COLUMN[1]:
+            text += f" (insertion - deletion AUC, low = least faithful; ranked from {MIN_IMAGES} sampled images)"
         # Text: a typed filter is never parsed as markup
-        return Text(f"{text} · sorted by {COLUMNS[self.sort_column][0]} {arrow} · s sort · r reverse · f filter · Enter open")
+        least = " · l least faithful" if self.faithful else ""
+        return Text(f"{text} · s sort · r reverse{least} · f filter · Enter open")
 
     def watch_filter_text(self) -> None:
         self.refill()
@@ -137,6 +171,17 @@ class ClassesView(SortableClassTable):
             raise SkipAction()
         box.value = ""
         self.table.focus()
+
+    def action_least_faithful(self) -> None:
+        if not self.faithful:
+            self.notify(NO_FAITHFULNESS, severity="warning")
+            return
+        faith = len(self.COLUMNS) - 1
+        if self.sort_column == faith and not self.sort_reverse:
+            self.sort_column = 0
+        else:
+            self.sort_reverse = False
+            self.sort_column = faith
 
     def action_all_images(self) -> None:
         c = self.highlighted_class()

@@ -14,19 +14,21 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Hashable
 
+import numpy as np
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.reactive import var
 
+from engine.analysis.faithfulness import MIN_IMAGES, PairGaps, pair_gaps
 from engine.figures.examples import pair_examples
 from engine.figures.numbers import pct
 from engine.figures.panels import pair_example_panels
 from tui.figures import Drawing, Figure, example_figure
 from tui.messages import OpenClass, OpenPair, OpenSlice
 from tui.model import all_pairs, example_caption
-from tui.slices import CELL, SliceSpec
+from tui.slices import CELL, NO_FAITHFULNESS, SliceSpec
 from tui.views.base import Runs, View
 from tui.widgets.caption import Caption
 from tui.widgets.example_figure import ExampleFigure
@@ -36,6 +38,7 @@ from tui.widgets.virtual_table import Column, VirtualTable
 NOTHING_CONFUSED = "No misclassifications: nothing is confused."
 COLUMNS = [Column("#", 5, right=True), Column("true", 0), Column("predicted", 0), Column("n", 5, right=True),
            Column("% of true", 9, right=True), Column("conf", 6, right=True), Column("same sc", 7)]
+FAITH_COLUMN = Column("faith gap [95%]", 17, right=True)  # runs with --faithfulness
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class PairsView(View):
         ("Enter", "list all the pair's images in the Images view"),
         ("g  G", "open the true · predicted class"),
         ("v", "the next panels, where not all fit at their pixel size"),
+        ("l", "least faithful maps first (runs with --faithfulness; again: most frequent first)"),
     ]
 
     DEFAULT_CSS = """
@@ -66,6 +70,13 @@ class PairsView(View):
         height: 1fr;
         max-height: 17;
         min-height: 4;
+    }
+    PairsView > #pairs-status {
+        height: 1;
+        padding: 0 1;
+        color: $text-muted;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     PairsView > #pair-caption {
         height: 1;
@@ -85,36 +96,70 @@ class PairsView(View):
         Binding("g", "open_true", "Open true class", show=False),
         Binding("G", "open_pred", "Open predicted class", show=False),
         Binding("v", "more_panels", "More panels", show=False),
+        Binding("l", "least_faithful", "Least faithful first", show=False),
     ]
 
     place: var[Place | None] = var(None, init=False)
     images: var[list[int]] = var(list)
     caption: var[Text] = var(Text)
+    status: var[Text] = var(Text)  # with --faithfulness: the table's order and what its faith column means
+    least_faithful: var[bool] = var(False, init=False)  # the table's order: least faithful first, else frequent
     drawing: var[Drawing | None] = var(None)
 
     def __init__(self, runs: Runs, **kwargs) -> None:
         super().__init__(runs, **kwargs)
         self.pairs = all_pairs(self.run)
+        f = self.run.faithfulness
+        self.faith: PairGaps | None = (pair_gaps(f, self.run.cache.labels, self.run.cache.preds,
+                                                 self.pairs["true_id"], self.pairs["pred_id"]) if f.available else None)
+        if self.faith:
+            self.KEYS = self.KEYS + (("l", "least faithful"),)
+        self.order = np.arange(len(self.pairs))  # table row -> pair (its rank - 1)
+        self.row_of = self.order
         self.place = Place(1 if len(self.pairs) else 0)
 
     def compose(self) -> ComposeResult:
-        yield VirtualTable(COLUMNS, vi_keys=False, id="pairs-table")
+        yield VirtualTable(COLUMNS + ([FAITH_COLUMN] if self.faith else []), vi_keys=False, id="pairs-table")
+        if self.faith:
+            yield Caption(id="pairs-status").data_bind(text=PairsView.status)
         yield Caption(id="pair-caption").data_bind(text=PairsView.caption)
         yield JetLegend(layer=self.run.cache.meta.get("target_layer"))
         yield ExampleFigure().data_bind(PairsView.drawing)
 
     def on_mount(self) -> None:
         self.table.set_rows(len(self.pairs), self._cells, self.rank - 1 if self.rank else 0)
+        if self.faith:
+            self.status = Text(self._status_text())
+
+    def _status_text(self) -> str:
+        ranked = int((self.faith.n >= MIN_IMAGES).sum()) if self.faith else 0
+        order = (f"least faithful first: {ranked} pairs with >= {MIN_IMAGES} sampled errors (more: run with"
+                 f" --faithfulness-sample all), then by count · l: by count" if self.least_faithful
+                 else "most frequent first · l: least faithful first")
+        return f"{order} · faith gap = insertion - deletion AUC of the sampled errors, low = least faithful"
 
     @property
     def table(self) -> VirtualTable:
         return self.query_one(VirtualTable)
 
     def _cells(self, row: int) -> list[str | Text]:
-        cp = self.pairs
-        return [str(cp["rank"][row]), Text(str(cp["true_name"][row])), Text(str(cp["pred_name"][row])),
-                str(cp["count"][row]), pct(cp["share_of_true"][row]), pct(cp["mean_confidence"][row]),
-                "yes" if cp["same_superclass"][row] else ""]
+        cp, k = self.pairs, int(self.order[row])
+        cells = [str(cp["rank"][k]), Text(str(cp["true_name"][k])), Text(str(cp["pred_name"][k])),
+                 str(cp["count"][k]), pct(cp["share_of_true"][k]), pct(cp["mean_confidence"][k]),
+                 "yes" if cp["same_superclass"][k] else ""]
+        if self.faith:
+            cells.append(self._faith_cell(k))
+        return cells
+
+    def _faith_cell(self, k: int) -> str:
+        """The pair's sampled errors' gap: with its interval where there are enough to rank it."""
+        n = int(self.faith.n[k])
+        if not n:
+            return ""
+        if n < MIN_IMAGES:
+            return f"{self.faith.mean[k]:.2f} (n={n})"
+        e = self.faith.interval(k)
+        return f"{e.value:.2f} [{e.low:.2f},{e.high:.2f}]"
 
     # --- state ---------------------------------------------------------------------------------------
 
@@ -151,8 +196,9 @@ class PairsView(View):
         event.stop()
         if event.stale or not len(self.pairs):  # stale: the cursor has moved on since
             return
-        if event.row + 1 != self.rank:
-            self.place = Place(event.row + 1)
+        rank = int(self.order[event.row]) + 1
+        if rank != self.rank:
+            self.place = Place(rank)
 
     @on(VirtualTable.Selected)
     def _selected(self, event: VirtualTable.Selected) -> None:
@@ -167,7 +213,7 @@ class PairsView(View):
     def open(self, message: OpenPair) -> None:
         """Move the cursor to pair `message.rank`; its highlight shows the pair."""
         if len(self.pairs):
-            self.table.cursor = max(1, min(message.rank, len(self.pairs))) - 1
+            self.table.cursor = self._row(max(1, min(message.rank, len(self.pairs))))
 
     def focus_primary(self) -> None:
         self.table.focus()
@@ -177,8 +223,12 @@ class PairsView(View):
 
     def restore(self, location: Hashable) -> None:
         if isinstance(location, Place) and location.rank:
-            self.table.cursor = location.rank - 1
+            self.table.cursor = self._row(location.rank)
             self.place = location
+
+    def _row(self, rank: int) -> int:
+        """The table row of pair `rank` in the order on show."""
+        return int(self.row_of[rank - 1])
 
     def figure(self) -> Figure | None:
         if not self.rank or not self.images:
@@ -207,6 +257,20 @@ class PairsView(View):
     def action_open_pred(self) -> None:
         if self.rank:
             self.post_message(OpenClass(self._pair(self.rank)[1]))
+
+    def action_least_faithful(self) -> None:
+        if not self.faith:
+            self.notify(NO_FAITHFULNESS, severity="warning")
+            return
+        self.least_faithful = not self.least_faithful
+
+    def watch_least_faithful(self, least: bool) -> None:
+        """Reorder the table; the pair on show stays on show, under the cursor."""
+        self.order = self.faith.least_faithful_first() if least else np.arange(len(self.pairs))
+        self.row_of = np.argsort(self.order)
+        self.status = Text(self._status_text())
+        if len(self.pairs):
+            self.table.set_rows(len(self.pairs), self._cells, self._row(self.rank))
 
     def action_more_panels(self) -> None:
         self.query_one(ExampleFigure).next_page()
