@@ -36,11 +36,11 @@ LABEL = 14  # columns for the superclass (or class, zoomed) names on the left
 MAX_SCALE = 4  # characters (and half-lines) a side of one cell, at most
 
 
-def _ramp(t: float) -> tuple[int, int, int]:
+def _ramp(t: np.ndarray) -> np.ndarray:
+    """Colours of the error scale at `t` in [0, 1], one RGB row per value."""
     x = np.clip(t, 0.0, 1.0) * (len(ERROR_STOPS) - 1)
-    k = min(int(x), len(ERROR_STOPS) - 2)
-    c = ERROR_STOPS[k] + (x - k) * (ERROR_STOPS[k + 1] - ERROR_STOPS[k])
-    return int(c[0]), int(c[1]), int(c[2])
+    k = np.minimum(x.astype(np.int64), len(ERROR_STOPS) - 2)
+    return ERROR_STOPS[k] + (x - k)[:, None] * (ERROR_STOPS[k + 1] - ERROR_STOPS[k])
 
 
 @lru_cache(maxsize=4096)
@@ -68,15 +68,24 @@ class Grid:
         np.fill_diagonal(off, 0)
         self.max_diag = max(int(diag.max()) if n else 1, 1)
         self.max_off = max(int(off.max()) if n else 1, 1)
+        self.colours = self._colours()
+
+    def _colours(self) -> list[list[tuple[int, int, int]]]:
+        """Every cell's colour, computed once for the whole matrix (drawing looks them up cell by cell)."""
+        k = self.counts.astype(np.float64)
+        rgb = np.empty(k.shape + (3,), dtype=np.float64)
+        rgb[...] = np.array(TINTS, dtype=np.float64)[(self.block_of[:, None] + self.block_of[None, :]) % 2]
+        off = k > 0
+        np.fill_diagonal(off, False)
+        scale = np.log(k[off]) / np.log(self.max_off) if self.max_off > 1 else np.ones(int(off.sum()))
+        rgb[off] = _ramp(0.15 + 0.85 * scale)
+        d = np.flatnonzero(np.diag(k) > 0)
+        t = np.diag(k)[d] / self.max_diag
+        rgb[d, d] = np.stack([30 + 30 * t, 70 + 130 * t, 40 + 40 * t], axis=1)
+        return [list(map(tuple, row)) for row in rgb.astype(np.int64).tolist()]
 
     def colour(self, r: int, c: int) -> tuple[int, int, int]:
-        k = int(self.counts[r, c])
-        if k == 0:
-            return TINTS[(self.block_of[r] + self.block_of[c]) % 2]
-        if r == c:
-            t = k / self.max_diag
-            return int(30 + 30 * t), int(70 + 130 * t), int(40 + 40 * t)
-        return _ramp(0.15 + 0.85 * (np.log(k) / np.log(self.max_off) if self.max_off > 1 else 1.0))
+        return self.colours[r][c]
 
     def shade(self, r: int, c: int) -> str:
         k = int(self.counts[r, c])
@@ -306,18 +315,25 @@ class ConfusionGrid(Widget, can_focus=True):
                 style = self.rich_style + Style(reverse=True, bold=True) if (r, c) == (cr, cc) else self.rich_style
                 segs.append(Segment(("@" if (r, c) == (cr, cc) else glyph) * s, style))
             return segs
-        for c in range(n):
-            top = self._rgb(rows[0], c, cr, cc)
-            bottom = self._rgb(rows[1], c, cr, cc) if len(rows) > 1 else None
-            segs.append(Segment(UPPER_HALF * s, _style(top, bottom)))
+        top = self._row_colours(rows[0])
+        bottom = self._row_colours(rows[1]) if len(rows) > 1 else [None] * n
+        segs.extend(Segment(UPPER_HALF * s, _style(t, b)) for t, b in zip(top, bottom))
         return segs
 
-    def _rgb(self, r: int, c: int, cr: int, cc: int) -> tuple[int, int, int]:
-        if (r, c) == (cr, cc):
-            return CURSOR
-        if self.grid.counts[r, c] == 0 and (r == cr or c == cc):
-            return CROSS
-        return self.grid.colour(r, c)
+    def _row_colours(self, r: int) -> list[tuple[int, int, int]]:
+        """Row r's cell colours with the cursor drawn, and the empty cells of its row and column marked."""
+        g, (cr, cc) = self.grid, self.cursor
+        colours = g.colours[r]
+        if r != cr and g.counts[r, cc]:
+            return colours
+        colours = list(colours)
+        if r == cr:
+            for c in np.flatnonzero(g.counts[r] == 0):
+                colours[c] = CROSS
+            colours[cc] = CURSOR
+        else:
+            colours[cc] = CROSS
+        return colours
 
     def _zoom_header(self) -> list[Segment]:
         g = self.grid
