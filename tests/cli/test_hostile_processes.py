@@ -29,6 +29,11 @@ def pausing(small_world, image_folder) -> Path:
     return small_world.base
 
 
+def _sighup_default() -> None:
+    """The run as a login shell starts it: under nohup (SIGHUP ignored) the run rightly keeps ignoring it."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def _interrupted(base: Path, tmp_path: Path, data: str, sig: signal.Signals, *extra: str):
     """`run` paused inside its forward pass, then `sig` to its whole process group (as `timeout`,
     `kill -- -PGID`, systemd, scancel and a closing SSH session send it): (exit code, stderr)."""
@@ -37,7 +42,8 @@ def _interrupted(base: Path, tmp_path: Path, data: str, sig: signal.Signals, *ex
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, "run", "--data", str(base / data), "--model", f"{base / 'pausing_net.py'}:build",
          "--checkpoint", str(base / "r20.pth"), "--out", str(tmp_path / "out"), "--batch-size", "8", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env, start_new_session=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env, start_new_session=True,
+        preexec_fn=_sighup_default)
     try:
         deadline = time.monotonic() + 180
         while not marker.exists():
