@@ -60,6 +60,19 @@ def test_overview_says_the_checks_only_for_runs_that_measured_them(make_run, sma
     assert "No faithfulness measured" in slice_of(small_run, SliceSpec(FAITHLESS)).empty
 
 
+def test_overview_shows_its_checks_line_once_computed_after_the_first_screen(make_run, tmp_path):
+    run = make_run(_faithful_cache()[0])
+
+    async def go():
+        app = GradCamApp(run, out_dir=tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            shown = text_of(app.query_one("#summary"))
+            assert "Checks" in shown and "model randomisation PASSED" in shown and "computing" not in shown
+
+    asyncio.run(go())
+
+
 def _planted_pairs_cache():
     """Every image sampled; the second most frequent pair's errors have the least faithful maps."""
     c = synthetic_cache(n_per_class=40)

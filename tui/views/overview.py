@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical, VerticalScroll
 from textual.message import Message
@@ -37,8 +37,16 @@ def _get(meta: dict[str, Any], *keys: str, default: str = "?") -> str:
     return str(value) if value not in (None, "") else default
 
 
-def summary_text(run: AnalysedRun) -> Text:
-    """Model, data, Grad-CAM settings and headline accuracy."""
+CHECKS_PENDING = "computing the sanity checks and faithfulness intervals…"
+
+
+def has_checks(run: AnalysedRun) -> bool:
+    return run.faithfulness.available or run.model_randomisation.available
+
+
+def summary_text(run: AnalysedRun, checks: str | None = None) -> Text:
+    """Model, data, Grad-CAM settings and headline accuracy; `checks`: the Checks line (default: computed
+    here, which takes about a second of bootstrap on a 10,000-image run)."""
     cache = run.cache
     m, a = cache.meta, run.metrics
     model = m.get("model")
@@ -71,7 +79,7 @@ def summary_text(run: AnalysedRun) -> Text:
     text.append(pct(a.top5), style="bold")
     if a.errors_within_superclass is not None:
         text.append(f"   errors inside the true superclass: {pct(a.errors_within_superclass)}")
-    checks = checks_line(run)
+    checks = checks_line(run) if checks is None else checks
     if checks:
         text.append("\nChecks ", style="bold")
         text.append(checks)
@@ -81,7 +89,7 @@ def summary_text(run: AnalysedRun) -> Text:
 def checks_line(run: AnalysedRun) -> str:
     """The sanity verdicts and the faithfulness numbers, for runs with --faithfulness (else empty)."""
     f, r = run.faithfulness, run.model_randomisation
-    if not f.available and not r.available:
+    if not has_checks(run):
         return ""
     iv = lambda e: f"{e.value:.2f} [{e.low:.2f}, {e.high:.2f}]"  # noqa: E731
     parts = []
@@ -205,7 +213,8 @@ class OverviewView(View):
     def compose(self) -> ComposeResult:
         run = self.run
         with VerticalScroll(id="overview-scroll", can_focus=False):
-            yield Static(summary_text(run), id="summary")
+            # the Checks line bootstraps its intervals: filled in by a worker after the first screen
+            yield Static(summary_text(run, CHECKS_PENDING if has_checks(run) else ""), id="summary")
             with Grid(id="overview-grid"):
                 yield self._box(f"{WORST_SHOWN} worst classes (Enter: open)", self._links(worst_classes_table(run),
                                                                                           "worst-links"))
@@ -214,6 +223,15 @@ class OverviewView(View):
                 yield self._box("Per-class accuracy", AccuracyHistogram(run.metrics.per_class["accuracy"]))
                 yield self._box("Superclasses (worst first; Enter: its block)",
                                 self._links(superclass_table(run), "superclass-links"))
+
+    def on_mount(self) -> None:
+        if has_checks(self.run):
+            self.call_after_refresh(self._fill_checks)  # after the first frame: not competing with it
+
+    @work(thread=True, group="overview-checks", exit_on_error=False)
+    def _fill_checks(self) -> None:
+        text = summary_text(self.run)
+        self.app.call_from_thread(self.query_one("#summary", Static).update, text)
 
     def _links(self, table: Table, id: str) -> LinkList:
         header, lines, messages = table
