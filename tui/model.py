@@ -14,6 +14,7 @@ import numpy as np
 
 from engine.analysis.analysed_run import AnalysedRun
 from engine.analysis.any_class_maps import stores_any_class, why_not_any_class
+from engine.analysis.faithfulness import MIN_IMAGES
 from engine.analysis.metrics import confused_pairs_columns
 from engine.analysis.tables import Table
 from engine.figures.examples import worst_line
@@ -147,3 +148,12 @@ def class_groups(run: AnalysedRun) -> tuple[np.ndarray, list[tuple[int, int, str
             blocks.append((start, k, c.superclass_names[int(c2s[order[start]])]))
             start = k
     return order, blocks
+
+
+def faith_cell(n: int, gap: float, low: float, high: float) -> str:
+    """The gap with its interval; with too few sampled images to rank, the gap and how many."""
+    if not n:
+        return ""
+    if n < MIN_IMAGES:
+        return f"{gap:.2f} (n={n})"
+    return f"{gap:.2f} [{low:.2f},{high:.2f}]"

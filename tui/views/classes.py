@@ -20,6 +20,7 @@ from engine.analysis.faithfulness import MIN_IMAGES
 from engine.figures.numbers import pct
 from tui.figures import Figure, class_page
 from tui.messages import OpenSlice, WriteFigure
+from tui.model import faith_cell
 from tui.slices import CLASS, NO_FAITHFULNESS, SliceSpec
 from tui.views.base import Runs
 from tui.views.class_table import SortableClassTable
@@ -53,15 +54,6 @@ def classes_frame(run: AnalysedRun) -> pd.DataFrame:
             df[f"faith_{name}"] = ft[name].to_numpy()
         df["faith_sort"] = df["faith_gap"].where(df["faith_least_faithful_rank"] > 0)
     return df
-
-
-def faith_cell(n: int, gap: float, low: float, high: float) -> str:
-    """The gap with its interval; with too few sampled images to rank, the gap and how many."""
-    if not n:
-        return ""
-    if n < MIN_IMAGES:
-        return f"{gap:.2f} (n={n})"
-    return f"{gap:.2f} [{low:.2f},{high:.2f}]"
 
 
 class ClassesView(SortableClassTable):

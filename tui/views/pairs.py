@@ -27,7 +27,7 @@ from engine.figures.numbers import pct
 from engine.figures.panels import pair_example_panels
 from tui.figures import Drawing, Figure, example_figure
 from tui.messages import OpenClass, OpenPair, OpenSlice
-from tui.model import all_pairs, example_caption
+from tui.model import all_pairs, example_caption, faith_cell
 from tui.slices import CELL, NO_FAITHFULNESS, SliceSpec
 from tui.views.base import Runs, View
 from tui.widgets.caption import Caption
@@ -152,14 +152,10 @@ class PairsView(View):
         return cells
 
     def _faith_cell(self, k: int) -> str:
-        """The pair's sampled errors' gap: with its interval where there are enough to rank it."""
+        """The pair's sampled errors' gap: with its interval (bootstrapped on demand) where enough to rank."""
         n = int(self.faith.n[k])
-        if not n:
-            return ""
-        if n < MIN_IMAGES:
-            return f"{self.faith.mean[k]:.2f} (n={n})"
-        e = self.faith.interval(k)
-        return f"{e.value:.2f} [{e.low:.2f},{e.high:.2f}]"
+        e = self.faith.interval(k) if n >= MIN_IMAGES else None
+        return faith_cell(n, self.faith.mean[k], *((e.low, e.high) if e else (np.nan, np.nan)))
 
     # --- state ---------------------------------------------------------------------------------------
 
