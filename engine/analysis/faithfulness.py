@@ -16,7 +16,7 @@ a class is ranked among the least faithful when it has >= MIN_IMAGES sampled ima
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -135,6 +135,7 @@ class PairGaps:
 
     members: list[np.ndarray]
     gaps: np.ndarray  # the sample's gaps
+    _intervals: dict[int, Estimate] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def n(self) -> np.ndarray:
@@ -145,7 +146,10 @@ class PairGaps:
         return np.array([self.gaps[m].mean() if len(m) else np.nan for m in self.members])
 
     def interval(self, k: int) -> Estimate:
-        return estimate(self.gaps[self.members[k]])
+        """Pair k's bootstrap interval, drawn once (a table asks again each time it repaints the row)."""
+        if k not in self._intervals:
+            self._intervals[k] = estimate(self.gaps[self.members[k]])
+        return self._intervals[k]
 
     def least_faithful_first(self) -> np.ndarray:
         """Pair positions: those with >= MIN_IMAGES sampled errors by mean gap (lowest first), then the

@@ -231,7 +231,7 @@ class OverviewView(View):
     @work(thread=True, group="overview-checks", exit_on_error=False)
     def _fill_checks(self) -> None:
         text = summary_text(self.run)
-        self.app.call_from_thread(self.query_one("#summary", Static).update, text)
+        self.app.call_from_thread(lambda: self.query_one("#summary", Static).update(text))
 
     def _links(self, table: Table, id: str) -> LinkList:
         header, lines, messages = table

@@ -132,7 +132,7 @@ class PairsView(View):
             self.status = Text(self._status_text())
 
     def _status_text(self) -> str:
-        ranked = int((self.faith.n >= MIN_IMAGES).sum()) if self.faith else 0
+        ranked = int((self.faith.n >= MIN_IMAGES).sum())
         order = (f"least faithful first: {ranked} pairs with >= {MIN_IMAGES} sampled errors (more: run with"
                  f" --faithfulness-sample all), then by count · l: by count" if self.least_faithful
                  else "most frequent first · l: least faithful first")
@@ -154,8 +154,10 @@ class PairsView(View):
     def _faith_cell(self, k: int) -> str:
         """The pair's sampled errors' gap: with its interval (bootstrapped on demand) where enough to rank."""
         n = int(self.faith.n[k])
-        e = self.faith.interval(k) if n >= MIN_IMAGES else None
-        return faith_cell(n, self.faith.mean[k], *((e.low, e.high) if e else (np.nan, np.nan)))
+        if n < MIN_IMAGES:
+            return faith_cell(n, self.faith.mean[k], np.nan, np.nan)
+        e = self.faith.interval(k)
+        return faith_cell(n, e.value, e.low, e.high)
 
     # --- state ---------------------------------------------------------------------------------------
 
